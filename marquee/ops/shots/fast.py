@@ -1,0 +1,244 @@
+"""The fast shot detector: adaptive frame differences for cuts, blend and luma tests for gradual ones.
+
+Cuts: a frame whose difference to the previous one is a local peak, several times the median
+difference around it (so fast action does not fire, quiet scenes stay sensitive), and not a one-frame
+flash (the frames either side of it must differ too). Dissolves: over ``lag`` frames, the middle
+frame is close to the average of the two ends while the ends differ a lot. Fades: a dip to a dark,
+flat frame entered or left by a monotone ramp of brightness.
+
+Each candidate gets a verdict, ``yes``, ``no`` or ``unsure``: the fast detector settles the unsure ones
+with a middle threshold; the hybrid detector (``hybrid.py``) asks TransNetV2 about those only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from marquee.ops.shots.base import ShotDetector, Transition
+from marquee.ops.shots.signals import GRADUAL_LAG, SignalTrack
+
+Verdict = Literal["yes", "no", "unsure"]
+
+
+@dataclass(frozen=True)
+class FastParams:
+    """Thresholds of the fast pass (part of the detector identity)."""
+
+    window: int = 12  # frames either side for the local median of differences
+    min_diff: float = 0.03  # a cut changes at least this much (mean abs RGB / 255)
+    ratio_no: float = 1.6  # below this ratio to the local median: not a cut
+    ratio_yes: float = 3.2  # at or above: a cut without asking anyone
+    ratio_mid: float = 2.3  # the fast detector's decision for unsure cuts
+    flash_ratio: float = 0.45  # frames either side of a flash differ less than this share of its peak
+    dissolve_far: float = 0.06  # ends of a dissolve differ at least this much
+    dissolve_blend_yes: float = 0.15  # blend error (share of far) below which the fast pass says dissolve
+    dissolve_blend_unsure: float = 0.3  # ... below which it is worth a second opinion
+    dark_luma: float = 0.07  # a fade reaches frames darker than this
+    dark_std: float = 0.05  # ... and this flat
+    min_ramp: int = 3  # frames of monotone brightness change into or out of the dark
+
+
+@dataclass
+class Candidate:
+    """A place the fast pass looked at closely."""
+
+    kind: str  # "cut" or "dissolve"
+    frame: int  # cut: first frame of the new shot; dissolve: its middle frame
+    verdict: Verdict
+    score: float
+    start: int = 0
+    end: int = 0
+    model_score: float | None = None  # TransNetV2's probability, where the hybrid asked it
+
+
+def _local_median(values: np.ndarray, centre: int, window: int) -> float:
+    lo, hi = max(0, centre - window), min(len(values), centre + window + 1)
+    around = np.concatenate([values[lo:centre], values[centre + 1 : hi]])
+    return float(np.median(around)) if around.size else 0.0
+
+
+class FastDetector(ShotDetector):
+    """Cuts, dissolves and fades from cheap signals; candidates are judged online, a short delay behind."""
+
+    name = "fast"
+    version = "1"
+    frame_size = (48, 27)
+    #: How far behind the newest frame candidates are judged: enough for the median window and lag.
+    delay = 32
+
+    def __init__(self, **params: Any) -> None:
+        self.params = FastParams(**params)
+        self.track = SignalTrack(keep_frames=2 * self.delay + 64)
+        self.candidates: list[Candidate] = []
+        self._judged = 0  # frames up to here have been looked at
+        self.model_frames = 0
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self.params)
+
+    # ---- streaming ---------------------------------------------------------------------------------
+    def process(self, index: int, frame: np.ndarray) -> None:
+        self.track.push(frame)
+        while self._judged < len(self.track) - self.delay:
+            self._judge(self._judged)
+            self._judged += 1
+
+    def finish(self) -> list[Transition]:
+        while self._judged < len(self.track):
+            self._judge(self._judged)
+            self._judged += 1
+        self.settle([c for c in self.candidates if c.verdict == "unsure"])
+        return self.transitions()
+
+    # ---- judging -----------------------------------------------------------------------------------
+    def _judge(self, t: int) -> None:
+        diff = self.track.diff
+        p = self.params
+        n = len(diff)
+        if (
+            t > 0
+            and diff[t] >= p.min_diff
+            and diff[t] >= diff[t - 1]
+            and (t + 1 >= n or diff[t] >= diff[t + 1])
+        ):
+            self._judge_cut(t)
+        half = GRADUAL_LAG // 2
+        end = t + half  # the blend signal for middle frame t is stored at index t + lag/2
+        if t >= half and end < n:
+            self._judge_dissolve(t, end)
+
+    def _judge_cut(self, t: int) -> None:
+        p = self.params
+        diff = np.asarray(self.track.diff[max(0, t - p.window) : t + p.window + 1], np.float32)
+        centre = min(t, p.window)
+        s = float(diff[centre])
+        ratio = s / (_local_median(diff, centre, p.window) + 0.01)
+        if ratio < p.ratio_no:
+            return
+        # A flash (or a single corrupt frame) differs from both neighbours; across a cut the frames on
+        # each side differ from each other as much as the cut itself.
+        try:
+            before, after = self.track.frame(t - 1), self.track.frame(min(t + 1, len(self.track) - 1))
+            across = float(np.abs(after.astype(np.int16) - before).mean()) / 255.0
+        except IndexError:
+            across = s
+        verdict: Verdict = "yes" if ratio >= p.ratio_yes else "unsure"
+        if across < p.flash_ratio * s:
+            verdict = "unsure"
+        self.on_candidate(Candidate("cut", t, verdict, ratio, t, t))
+
+    def _judge_dissolve(self, mid: int, at: int) -> None:
+        p = self.params
+        far = self.track.far
+        if far[at] < p.dissolve_far:
+            return
+        lo, hi = max(0, at - GRADUAL_LAG), min(len(far), at + GRADUAL_LAG + 1)
+        if far[at] < max(far[lo:hi]):
+            return  # not the peak of the far difference
+        blend = self.track.blend[at]
+        if blend >= p.dissolve_blend_unsure:
+            return
+        half = GRADUAL_LAG // 2
+        diffs = self.track.diff[mid - half + 1 : at + 1]
+        if max(diffs) > 0.5 * far[at]:
+            return  # one frame-to-frame jump explains the change: a cut, judged as such
+        verdict: Verdict = "yes" if blend < p.dissolve_blend_yes else "unsure"
+        start, end = self._gradual_span(mid)
+        self.on_candidate(Candidate("dissolve", mid, verdict, 1.0 - blend, start, end))
+
+    def _gradual_span(self, mid: int) -> tuple[int, int]:
+        """Frames around ``mid`` whose difference to their predecessor stays raised."""
+        diff = self.track.diff
+        n = len(diff)
+        lo, hi = max(1, mid - 40), min(n, mid + 41)
+        outside = diff[lo : max(lo, mid - 15)] + diff[min(hi, mid + 16) : hi]
+        base = float(np.median(outside)) if outside else 0.0
+        core = float(np.mean(diff[max(1, mid - 2) : min(n, mid + 3)]))
+        level = base + 0.35 * max(0.0, core - base)
+        a = mid
+        while a - 1 >= lo and diff[a - 1] > level and mid - a < 30:
+            a -= 1
+        b = mid
+        while b + 1 < hi and diff[b + 1] > level and b - mid < 30:
+            b += 1
+        # diff[a] is the step from the last clean frame into the first mixed one; diff[b] the step
+        # from the last mixed frame into the new shot.
+        return a, max(a, b - 1)
+
+    def on_candidate(self, c: Candidate) -> None:
+        """Record a candidate (the hybrid detector also snapshots frames for unsure ones)."""
+        self.candidates.append(c)
+
+    def settle(self, unsure: list[Candidate]) -> None:
+        """Decide unsure candidates: here with the middle thresholds, no model."""
+        p = self.params
+        for c in unsure:
+            if c.kind == "cut":
+                c.verdict = "yes" if c.score >= p.ratio_mid else "no"
+            else:
+                c.verdict = "no"
+
+    # ---- output ------------------------------------------------------------------------------------
+    def transitions(self) -> list[Transition]:
+        """Fades from the brightness curve, then accepted dissolves and cuts outside them."""
+        p = self.params
+        fades = find_fades(self.track.arrays(), p)
+        taken = [(f.start_frame, f.end_frame) for f in fades]
+        out = list(fades)
+
+        def free(a: int, b: int) -> bool:
+            return all(b < s - 1 or a > e + 1 for s, e in taken)
+
+        for c in sorted(self.candidates, key=lambda c: (c.kind != "dissolve", -c.score)):
+            if c.verdict != "yes":
+                continue
+            a, b = (c.start, c.end) if c.kind != "cut" else (c.frame, c.frame)
+            if c.kind == "cut" and not free(a, b):
+                continue
+            if c.kind == "dissolve" and not free(a, b):
+                continue
+            conf = min(1.0, c.score / 6.0) if c.kind == "cut" else min(1.0, max(0.0, c.score))
+            out.append(Transition(a, b, c.kind, round(conf, 4)))
+            taken.append((a, b))
+        return sorted(out)
+
+
+def find_fades(signals: dict[str, np.ndarray], p: FastParams) -> list[Transition]:
+    """Fades to or from black: dark flat runs entered or left by a monotone brightness ramp."""
+    luma, spread = signals["luma"], signals["luma_std"]
+    n = len(luma)
+    dark = (luma < p.dark_luma) & (spread < p.dark_std)
+    out: list[Transition] = []
+    i = 0
+    while i < n:
+        if not dark[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and dark[j + 1]:
+            j += 1
+        a = i
+        while a > 0 and luma[a - 1] > luma[a] - 0.002 and i - a < 60 and luma[a - 1] < 0.9:
+            a -= 1
+        b = j
+        while b + 1 < n and luma[b + 1] > luma[b] - 0.002 and b - j < 60 and luma[b + 1] < 0.9:
+            b += 1
+        ramp_in = i - a if _is_ramp(luma, a, i) else 0
+        ramp_out = b - j if _is_ramp(luma, j, b) else 0
+        # A title that opens on black and fades in has no transition there; one that fades out at
+        # its end does (the last shot ends in a fade).
+        if i > 0 and max(ramp_in, ramp_out) >= p.min_ramp:
+            out.append(Transition(i - ramp_in, min(n - 1, j + ramp_out), "fade", 1.0))
+        i = j + 1
+    return out
+
+
+def _is_ramp(luma: np.ndarray, a: int, b: int) -> bool:
+    """True when brightness changes steadily between frames a and b (a fade, not a dark scene cut)."""
+    if b - a < 2:
+        return False
+    seg = np.abs(np.diff(luma[a : b + 1]))
+    return float(seg.max()) < 0.6 * float(abs(luma[b] - luma[a])) + 0.01

@@ -1,0 +1,316 @@
+"""Probing and streaming decode of video files with PyAV.
+
+Why PyAV: it exposes presentation timestamps (variable frame rate films keep exact times), decodes
+with FFmpeg's frame threading, and lets us read the luma plane and ask swscale for a tiny RGB frame
+without ever converting the full-resolution picture, which is where most per-frame time would go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+
+from marquee.ops.errors import VideoError
+
+log = logging.getLogger(__name__)
+
+#: Share of the demuxed packets that must decode before a file is called truncated/corrupt.
+MIN_DECODED_SHARE = 0.98
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the ``title`` asset records about a video file."""
+
+    path: str
+    container: str
+    codec: str
+    width: int  # display width (after rotation)
+    height: int  # display height (after rotation)
+    coded_width: int
+    coded_height: int
+    rotation: int  # degrees clockwise the picture must be turned for display: 0, 90, 180, 270
+    fps: float  # average frame rate (frames / duration)
+    nominal_fps: float  # the stream's declared rate
+    variable_frame_rate: bool
+    frame_count: int
+    duration_s: float
+    has_audio: bool
+    audio_codec: str | None
+    audio_channels: int | None
+    audio_sample_rate: int | None
+    size_bytes: int
+    pix_fmt: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoError(str(path), "file not found")
+    if not path.is_file():
+        raise VideoError(str(path), "not a regular file")
+    if path.stat().st_size == 0:
+        raise VideoError(str(path), "file is empty (0 bytes)")
+
+
+def open_container(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    """Open ``path`` for reading, turning FFmpeg's errors into a VideoError naming the file."""
+    p = Path(path)
+    _check_file(p)
+    try:
+        return av.open(str(p), mode="r")
+    except av.error.FFmpegError as exc:
+        raise VideoError(str(p), f"not a readable media file ({_ffmpeg_reason(exc)})") from exc
+
+
+def _ffmpeg_reason(exc: BaseException) -> str:
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror or exc)
+
+
+def _video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        raise VideoError(path, f"no video stream (streams found: {', '.join(kinds)})")
+    return container.streams.video[0]
+
+
+def _rotation(stream: av.video.stream.VideoStream) -> int:
+    """Display rotation in degrees clockwise, from the display matrix or the legacy 'rotate' tag."""
+    tag = stream.metadata.get("rotate")
+    if tag is not None:
+        try:
+            return int(float(tag)) % 360
+        except ValueError:
+            return 0
+    side = getattr(stream, "side_data", None)
+    if side:
+        for key, value in dict(side).items():
+            if "DISPLAYMATRIX" in str(key).upper():
+                try:
+                    # FFmpeg reports counter-clockwise rotation as a float.
+                    return round(-float(value)) % 360
+                except (TypeError, ValueError):
+                    return 0
+    return 0
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Describe a video file, checking that it demuxes completely and that its first frame decodes.
+
+    The packet scan is cheap (no decoding) and gives the exact frame count and the real timestamps,
+    so variable-frame-rate files get a true average rate and a flag; a file whose packets stop early
+    or fail to read is reported as truncated or corrupt.
+    """
+    p = Path(path)
+    container = open_container(p)
+    try:
+        stream = _video_stream(container, str(p))
+        declared = int(stream.frames or 0)
+        pts: list[int] = []
+        try:
+            for packet in container.demux(stream):
+                if packet.size and packet.pts is not None:
+                    pts.append(int(packet.pts))
+        except av.error.FFmpegError as exc:
+            raise VideoError(
+                str(p), f"corrupt or truncated: demux failed after {len(pts)} packets ({_ffmpeg_reason(exc)})"
+            ) from exc
+        if not pts:
+            raise VideoError(str(p), "video stream has no frames")
+        if declared and len(pts) < declared * MIN_DECODED_SHARE:
+            raise VideoError(
+                str(p), f"truncated: container declares {declared} frames, only {len(pts)} are present"
+            )
+        pts.sort()
+        tb = stream.time_base or Fraction(1, 1000)
+        deltas = np.diff(np.asarray(pts, dtype=np.int64)) if len(pts) > 1 else np.asarray([], np.int64)
+        nominal = float(stream.average_rate or stream.guessed_rate or stream.base_rate or 0) or 25.0
+        typical = float(np.median(deltas)) if deltas.size else float(1 / (nominal * tb))
+        duration_s = float((pts[-1] - pts[0] + typical) * tb)
+        fps = len(pts) / duration_s if duration_s > 0 else nominal
+        # VFR: frame durations that vary by more than a quarter of the typical one, beyond rounding.
+        vfr = bool(deltas.size and (np.abs(deltas - typical) > max(1.0, 0.25 * typical)).mean() > 0.01)
+        codec_ctx = stream.codec_context
+        rotation = _rotation(stream)
+        cw, ch = int(codec_ctx.width), int(codec_ctx.height)
+        w, h = (ch, cw) if rotation in (90, 270) else (cw, ch)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        info = VideoInfo(
+            path=str(p),
+            container=str(container.format.name),
+            codec=str(codec_ctx.name),
+            width=w,
+            height=h,
+            coded_width=cw,
+            coded_height=ch,
+            rotation=rotation,
+            fps=round(fps, 6),
+            nominal_fps=round(nominal, 6),
+            variable_frame_rate=vfr,
+            frame_count=len(pts),
+            duration_s=round(duration_s, 6),
+            has_audio=audio is not None,
+            audio_codec=str(audio.codec_context.name) if audio is not None else None,
+            audio_channels=int(audio.codec_context.channels) if audio is not None else None,
+            audio_sample_rate=int(audio.codec_context.sample_rate) if audio is not None else None,
+            size_bytes=p.stat().st_size,
+            pix_fmt=str(codec_ctx.pix_fmt) if codec_ctx.pix_fmt else None,
+        )
+    finally:
+        container.close()
+    _check_first_frame_decodes(p)
+    return info
+
+
+def _check_first_frame_decodes(path: Path) -> None:
+    container = open_container(path)
+    try:
+        stream = _video_stream(container, str(path))
+        for _ in container.decode(stream):
+            return
+        raise VideoError(str(path), "no video frame could be decoded")
+    except av.error.FFmpegError as exc:
+        raise VideoError(
+            str(path), f"corrupt: the first frame does not decode ({_ffmpeg_reason(exc)})"
+        ) from exc
+    finally:
+        container.close()
+
+
+def file_sha256(path: str | os.PathLike[str], chunk: int = 8 << 20) -> str:
+    """Content hash of a file, streamed (films are many GB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class DecodedFrame:
+    """One decoded frame: its index in presentation order, its time, and the PyAV frame."""
+
+    index: int
+    time_s: float
+    frame: av.VideoFrame
+
+    def luma(self, max_width: int = 480) -> np.ndarray:
+        """The Y plane as a uint8 array, strided down to at most ``max_width`` columns (no copy
+        of the full picture, no colour conversion) for cheap sharpness and brightness measures."""
+        f = self.frame
+        if f.format.name in _PLANAR_YUV:
+            plane = f.planes[0]
+            y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : f.width]
+        else:
+            y = f.to_ndarray(format="gray")
+        step = max(1, -(-y.shape[1] // max_width))
+        return y[::step, ::step]
+
+    def rgb(self, width: int | None = None, height: int | None = None) -> np.ndarray:
+        """HxWx3 uint8 RGB, scaled by swscale when a size is given (area averaging for small sizes)."""
+        if width is None or height is None:
+            return self.frame.to_ndarray(format="rgb24")
+        return self.frame.reformat(
+            width=width, height=height, format="rgb24", interpolation="AREA"
+        ).to_ndarray()
+
+    def small_rgb(self, width: int, height: int) -> np.ndarray:
+        """A tiny HxWx3 uint8 RGB thumbnail (e.g. 48x27) for shot detection, at a fraction of the cost.
+
+        Area-averaging a 720p picture reads every one of its bytes, which costs as much as decoding it.
+        For 8-bit planar YUV we instead take every k-th row and column of each plane (k chosen so
+        that ``_SAMPLES`` samples per output pixel remain in each direction), area-average those down
+        with OpenCV and convert the tiny YUV to RGB. The result differs from a full area resize by a
+        little aliasing (mean abs 1.5-4 levels of 255), which frame differences and TransNetV2 do not
+        notice, and the decode pass stays close to plain decode speed (measured: 806 vs 552 frames/s
+        with swscale's area resize, on 720p H.264 where plain decode runs at 1000).
+        """
+        f = self.frame
+        if f.format.name not in _SUBSAMPLE_YUV:
+            return self.rgb(width, height)
+        planes = []
+        for k in range(3):
+            plane = f.planes[k]
+            arr = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+            step = max(1, min(arr.shape[1] // (_SAMPLES * width), arr.shape[0] // (_SAMPLES * height)))
+            planes.append(
+                cv2.resize(
+                    np.ascontiguousarray(arr[::step, ::step]), (width, height), interpolation=cv2.INTER_AREA
+                )
+            )
+        return yuv_to_rgb(*planes, full_range=f.format.name.startswith("yuvj"))
+
+
+#: Samples kept per output pixel, in each direction, by ``small_rgb``: enough to tame aliasing.
+_SAMPLES = 6
+_SUBSAMPLE_YUV = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"})
+
+# BT.601 (FFmpeg's default when a stream does not say otherwise), for limited and full range.
+_YUV2RGB_LIMITED = np.array([[1.164, 0.0, 1.596], [1.164, -0.392, -0.813], [1.164, 2.017, 0.0]], np.float32)
+_YUV2RGB_FULL = np.array([[1.0, 0.0, 1.402], [1.0, -0.344, -0.714], [1.0, 1.772, 0.0]], np.float32)
+
+
+def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, *, full_range: bool = False) -> np.ndarray:
+    """Convert equally sized Y, U, V planes (uint8) to an HxWx3 uint8 RGB image."""
+    yuv = np.stack([y, u, v], axis=-1).astype(np.float32)
+    yuv -= np.array([0.0 if full_range else 16.0, 128.0, 128.0], np.float32)
+    rgb = yuv @ (_YUV2RGB_FULL if full_range else _YUV2RGB_LIMITED).T
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+_PLANAR_YUV = frozenset(
+    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "yuv420p10le", "gray"}
+)
+
+
+def decode_frames(
+    path: str | os.PathLike[str], *, threads: int = 0, expected_frames: int | None = None
+) -> Iterator[DecodedFrame]:
+    """Stream every frame of the first video stream once, in presentation order, bounded memory.
+
+    ``threads=0`` lets FFmpeg pick (frame + slice threading). Frame times come from timestamps, so
+    variable-frame-rate files keep true times. A decode error, or a stream that stops well short of
+    ``expected_frames``, raises VideoError naming the file, the frame and the reason.
+    """
+    p = Path(path)
+    container = open_container(p)
+    try:
+        stream = _video_stream(container, str(p))
+        stream.thread_type = "AUTO"
+        if threads:
+            stream.codec_context.thread_count = threads
+        tb = float(stream.time_base or Fraction(1, 1000))
+        nominal = float(stream.average_rate or stream.guessed_rate or 25)
+        start_pts: int | None = None
+        index = 0
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    t = index / nominal
+                else:
+                    if start_pts is None:
+                        start_pts = int(frame.pts)
+                    t = (int(frame.pts) - start_pts) * tb
+                yield DecodedFrame(index, t, frame)
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise VideoError(str(p), f"decode failed at frame {index} ({_ffmpeg_reason(exc)})") from exc
+        if index == 0:
+            raise VideoError(str(p), "no video frame could be decoded")
+        if expected_frames and index < expected_frames * MIN_DECODED_SHARE:
+            raise VideoError(str(p), f"truncated or corrupt: decoded {index} of {expected_frames} frames")
+    finally:
+        container.close()

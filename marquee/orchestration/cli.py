@@ -1,0 +1,297 @@
+"""The ``marquee`` command line: ingest, run, query, inspect shots, demo, and start the UI.
+
+Everything here drives the same code the Dagster UI does: ``run`` executes the title job in-process
+against the project-local Dagster instance (``$MARQUEE_HOME/dagster``), so its runs, lineage and
+materialisations show up in ``marquee ui`` afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from marquee.ops.errors import MarqueeError
+from marquee.resources.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _settings() -> Settings:
+    s = Settings.from_env()
+    s.home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", str(s.dagster_home))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return s
+
+
+def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> None:
+    columns = columns or (list(rows[0]) if rows else [])
+    if fmt == "json":
+        print(json.dumps(rows, indent=2, default=str))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+        print(buf.getvalue(), end="")
+    else:
+        widths = {c: max([len(c)] + [len(_cell(r.get(c))) for r in rows]) for c in columns}
+        print("  ".join(c.ljust(widths[c]) for c in columns))
+        print("  ".join("-" * widths[c] for c in columns))
+        for r in rows:
+            print("  ".join(_cell(r.get(c)).ljust(widths[c]) for c in columns))
+        print(f"({len(rows)} rows)")
+
+
+def _cell(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+
+# ---- commands -------------------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from marquee.resources.lake import LakeResource
+
+    lake = LakeResource.from_settings(_settings())
+    inc = lake.titles().stage_incoming(
+        args.video,
+        title_id=args.title,
+        trailer=args.trailer,
+        metadata=dict(kv.split("=", 1) for kv in args.meta),
+    )
+    store = lake.store()
+    print(
+        f"title {inc.title_id}: staged {store.url(inc.video_key)}"
+        + (f" with trailer {store.url(inc.trailer_key)}" if inc.trailer_key else "")
+    )
+    print(
+        "The incoming_titles sensor registers it and requests a run (start it with `marquee ui`),"
+        f" or process it now: marquee run --title {inc.title_id} {args.video}"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from marquee.orchestration.definitions import build_definitions
+    from marquee.orchestration.partitions import register_titles
+    from marquee.resources.lake import LakeResource
+
+    settings = _settings()
+    lake = LakeResource.from_settings(settings)
+    manifest = lake.titles().ingest_file(args.video, title_id=args.title, trailer=args.trailer)
+    tid = manifest.title_id
+    print(f"title {tid}: ingested {args.video} -> {lake.store().url(manifest.source_key)}")
+    instance = DagsterInstance.get()
+    register_titles(instance, [tid])
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def("marquee_title_job")
+    result = job.execute_in_process(
+        partition_key=tid,
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+    )
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data is not None:
+                err = event.step_failure_data.error
+                print(
+                    f"error in {event.step_key}: {err.message.strip() if err else 'unknown'}", file=sys.stderr
+                )
+        return 1
+    _summarise(lake, tid)
+    return 0
+
+
+def _summarise(lake: Any, tid: str) -> None:
+    wh = lake.warehouse()
+    shots = wh.read_table("shots", tid).to_pylist()
+    kf = wh.read_table("keyframes", tid).to_pylist()
+    info = wh.read_table("titles", tid).to_pylist()[0]
+    store = lake.store()
+    print()
+    print(f"{tid}: {info['duration_s']:.1f}s, {info['frame_count']} frames, {info['width']}x{info['height']}")
+    kinds: dict[str, int] = {}
+    for s in shots:
+        kinds[s["transition"]] = kinds.get(s["transition"], 0) + 1
+    print(f"  shots:     {len(shots)} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))})")
+    print(f"  keyframes: {len(kf)} images under {store.url(f'media/keyframes/{tid}')}")
+    print(f"  tables:    {store.url('tables')}  (catalog {lake.catalog_path})")
+    print(f"  report:    {store.url(f'reports/{tid}/index.html')}")
+    print(f"  query:     marquee sql \"SELECT * FROM shots WHERE title_id = '{tid}'\"")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from marquee.synth.edits import make_demo_title
+
+    settings = _settings()
+    out = settings.home / "demo" / "demo-title.mp4"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    truth = make_demo_title(out, seconds=args.seconds, seed=args.seed)
+    print(f"demo title: {out} ({truth.frame_count} frames, {len(truth.transitions)} true transitions)")
+    return cmd_run(argparse.Namespace(video=str(out), title=args.title, trailer=None))
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from marquee.resources.lake import LakeResource
+
+    lake = LakeResource.from_settings(_settings())
+    table = lake.warehouse().sql(args.query)
+    _print_rows(table.to_pylist(), args.format, table.column_names)
+    return 0
+
+
+def cmd_shots(args: argparse.Namespace) -> int:
+    from marquee.ops.shots.registry import make_detector
+    from marquee.ops.shots.run import detect_file
+
+    result = detect_file(args.video, make_detector(args.detector))
+    times = list(result.frame_times)
+    rows = []
+    for s in result.shots:
+        end_s = times[s.end_frame + 1] if s.end_frame + 1 < len(times) else result.duration_s
+        rows.append(
+            {
+                "shot_id": s.shot_id,
+                "start_frame": s.start_frame,
+                "end_frame": s.end_frame,
+                "start_s": round(float(times[s.start_frame]), 6),
+                "end_s": round(float(end_s), 6),
+                "transition": s.transition,
+                "confidence": round(float(s.confidence), 4),
+            }
+        )
+    _print_rows(rows, args.format)
+    return 0
+
+
+def cmd_titles(args: argparse.Namespace) -> int:
+    from marquee.resources.lake import LakeResource
+
+    lake = LakeResource.from_settings(_settings())
+    reg = lake.titles()
+    rows = [
+        {"title_id": t, "source": reg.manifest(t).source_name, "ingested_at": reg.manifest(t).ingested_at}
+        for t in reg.titles()
+    ]
+    rows += [
+        {"title_id": i.title_id, "source": i.video_key, "ingested_at": "(waiting in incoming/)"}
+        for i in reg.scan_incoming()
+    ]
+    _print_rows(rows, args.format, ["title_id", "source", "ingested_at"])
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from marquee.ops.titles import validate_title_id
+    from marquee.resources.lake import LakeResource
+
+    store = LakeResource.from_settings(_settings()).store()
+    key = f"reports/{validate_title_id(args.title)}/index.html"
+    if not store.exists(key):
+        raise MarqueeError(
+            f"no report for title {args.title!r} at {store.url(key)}; materialise it with: marquee run VIDEO "
+            f"--title {args.title} (or the `report` asset in the UI)"
+        )
+    print(store.url(key))
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(Path(store.url(key)).as_uri() if store.is_local else store.url(key))
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    _settings()
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(REPO_ROOT / "workspace.yaml"),
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
+    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}\n$ {' '.join(cmd)}")
+    return subprocess.call(cmd, cwd=REPO_ROOT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="marquee", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="put a title (and its trailer) into object storage's incoming/")
+    s.add_argument("video")
+    s.add_argument("--trailer")
+    s.add_argument("--title", help="title id (default: from the file name)")
+    s.add_argument(
+        "--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata for the sidecar"
+    )
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("run", help="ingest a video and materialise every asset for it in-process")
+    s.add_argument("video")
+    s.add_argument("--title", help="title id (default: from the file name)")
+    s.add_argument("--trailer")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("demo", help="make a demo title from bundled or generated media and run it")
+    s.add_argument("--seconds", type=float, default=30.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--title", default="demo-title")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("sql", help="query the DuckDB catalog (views over every table, all titles)")
+    s.add_argument("query")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    s.set_defaults(func=cmd_sql)
+
+    s = sub.add_parser("shots", help="print the shots of any video file (no Dagster state)")
+    s.add_argument("video")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    s.add_argument("--detector", default="hybrid", help="hybrid (default), fast or transnetv2")
+    s.set_defaults(func=cmd_shots)
+
+    s = sub.add_parser("titles", help="list ingested titles and those waiting in incoming/")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    s.set_defaults(func=cmd_titles)
+
+    s = sub.add_parser("report", help="print (or --open) where a title's HTML report is")
+    s.add_argument("title")
+    s.add_argument("--open", action="store_true", help="open it in a web browser")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("ui", help="start the Dagster UI (and sensors) on this project's instance")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=3000)
+    s.set_defaults(func=cmd_ui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args) or 0)
+    except MarqueeError as exc:
+        print(f"marquee {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

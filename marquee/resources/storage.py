@@ -1,0 +1,229 @@
+"""Object storage behind one fsspec root URL: a local folder by default, S3 (or MinIO) through s3fs.
+
+Everything Marquee keeps outside the DuckDB catalog lives here under stable keys (``titles/...``,
+``tables/...``, ``media/...``, ``models/...``), so moving from a laptop to a bucket is a change of URL.
+
+Writes are atomic: a reader (or a crashed run) sees either the previous object or the new one, never
+a half-written file. On a local folder the bytes go to a staging file on the same filesystem and are
+``os.replace``-d into place; on S3 a PUT (single or multipart) only becomes visible when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+
+from marquee.ops.errors import MarqueeError
+
+#: Staging area for atomic local writes; never listed, never a key.
+STAGING = ".staging"
+
+
+class StorageError(MarqueeError):
+    """An object storage operation failed; the message names the URL."""
+
+
+class ObjectStore:
+    """Keys (``a/b/c.ext``, always ``/``-separated, relative to the root) on one fsspec filesystem."""
+
+    def __init__(
+        self,
+        root_url: str,
+        *,
+        s3_endpoint_url: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        protocol, _, rest = root_url.partition("://")
+        if not rest:  # a plain path
+            protocol, rest = "file", root_url
+        self.protocol = "s3" if protocol in ("s3", "s3a") else protocol
+        options = dict(storage_options or {})
+        if self.protocol == "file":
+            self.root = str(Path(rest).expanduser().resolve())
+            self.fs = fsspec.filesystem("file")
+        elif self.protocol == "s3":
+            if s3_endpoint_url:
+                options.setdefault("endpoint_url", s3_endpoint_url)
+            # Other processes write the same bucket: never answer from a stale listing.
+            options.setdefault("use_listings_cache", False)
+            options.setdefault("skip_instance_cache", True)
+            self.root = rest.strip("/")
+            self.fs = fsspec.filesystem("s3", **options)
+        else:
+            self.root = rest.rstrip("/")
+            self.fs = fsspec.filesystem(self.protocol, **options)
+        self.root_url = root_url
+        self.s3_endpoint_url = s3_endpoint_url
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.url('')!r})"
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol == "file"
+
+    # -- naming -----------------------------------------------------------------------------------
+
+    def path(self, key: str) -> str:
+        """The filesystem path of ``key`` (no protocol), as fsspec methods take it."""
+        key = _clean_key(key)
+        return f"{self.root}/{key}" if key else self.root
+
+    def url(self, key: str) -> str:
+        """A full URL for messages and metadata: a local path, or ``s3://bucket/prefix/key``."""
+        p = self.path(key)
+        return p if self.is_local else f"{self.protocol}://{p}"
+
+    def local_path_or_none(self, key: str) -> Path | None:
+        """The local file of ``key`` when the store is a local folder and the key exists."""
+        if not self.is_local:
+            return None
+        p = Path(self.path(key))
+        return p if p.is_file() else None
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self.path(key)))
+
+    def size(self, key: str) -> int:
+        try:
+            return int(self.fs.size(self.path(key)))
+        except FileNotFoundError as exc:
+            raise StorageError(f"{self.url(key)}: no such object") from exc
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.fs.cat_file(self.path(key))
+        except FileNotFoundError as exc:
+            raise StorageError(f"{self.url(key)}: no such object") from exc
+
+    def open(self, key: str, mode: str = "rb") -> IO[bytes]:
+        """Open for reading (writes go through ``write_bytes``/``put_file``, which are atomic)."""
+        if "r" not in mode:
+            raise ValueError("ObjectStore.open is read-only; use write_bytes/put_file/writer")
+        try:
+            return self.fs.open(self.path(key), mode)
+        except FileNotFoundError as exc:
+            raise StorageError(f"{self.url(key)}: no such object") from exc
+
+    def get_file(self, key: str, local: str | Path) -> Path:
+        """Copy an object to a local file (streamed), returning its path."""
+        local = Path(local)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.fs.get_file(self.path(key), str(local))
+        except FileNotFoundError as exc:
+            raise StorageError(f"{self.url(key)}: no such object") from exc
+        return local
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Every object key under ``prefix`` (recursive), sorted; staging files are never listed."""
+        prefix = _clean_key(prefix)
+        base = self.path(prefix)
+        if self.is_local:
+            keys = []
+            if os.path.isfile(base):
+                return [prefix]
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = [d for d in dirnames if d != STAGING]
+                rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+                for f in filenames:
+                    keys.append(f if rel == "." else f"{rel}/{f}")
+            return sorted(keys)
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        n = len(self.root) + 1
+        return sorted(p[n:] for p in found if f"/{STAGING}/" not in p)
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Atomically create or replace ``key`` with ``data``."""
+        with self.writer(key) as f:
+            f.write(data)
+
+    def put_file(self, local: str | Path, key: str) -> None:
+        """Atomically upload a local file to ``key`` (streamed, never read whole into memory)."""
+        local = Path(local)
+        if not local.is_file():
+            raise StorageError(f"{local}: no such file to store as {self.url(key)}")
+        if self.is_local:
+            dst = Path(self.path(key))
+            tmp = self._staging_path()
+            try:
+                shutil.copyfile(local, tmp)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, dst)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return
+        try:
+            self.fs.put_file(str(local), self.path(key))
+        except Exception as exc:
+            raise StorageError(f"{self.url(key)}: upload of {local} failed: {exc}") from exc
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[IO[bytes]]:
+        """A binary file to write ``key`` through; it appears only if the block exits cleanly."""
+        if self.is_local:
+            dst = Path(self.path(key))
+            tmp = self._staging_path()
+            try:
+                with open(tmp, "wb") as f:
+                    yield f
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, dst)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return
+        f = self.fs.open(self.path(key), "wb", autocommit=False)
+        try:
+            yield f
+        except BaseException:
+            f.discard()
+            f.closed = True  # discarded: nothing may be flushed when the object is collected
+            raise
+        try:
+            f.close()
+            f.commit()
+        except Exception as exc:
+            raise StorageError(f"{self.url(key)}: write failed: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        """Delete one object; deleting a missing key is not an error."""
+        with suppress(FileNotFoundError):
+            self.fs.rm_file(self.path(key))
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every object under ``prefix`` (a "folder")."""
+        prefix = _clean_key(prefix)
+        if not prefix:
+            raise ValueError("refusing to delete the whole store")
+        if self.is_local:
+            shutil.rmtree(self.path(prefix), ignore_errors=True)
+            return
+        keys = [self.path(k) for k in self.list(prefix)]
+        if keys:
+            self.fs.rm(keys)
+
+    def _staging_path(self) -> Path:
+        staging = Path(self.root) / STAGING
+        staging.mkdir(parents=True, exist_ok=True)
+        return staging / f"{uuid.uuid4().hex}.part"
+
+
+def _clean_key(key: str) -> str:
+    key = key.strip("/")
+    if any(part in ("..", ".") for part in key.split("/")) or "\\" in key:
+        raise ValueError(f"unsafe object key {key!r}")
+    return key

@@ -1,0 +1,168 @@
+"""Dagster as users run it: `dagster dev` (webserver + daemon) on workspace.yaml, a backfill over
+several titles launched through the GraphQL API, and the sensor picking up a dropped title.
+
+Slow (a real webserver, daemon and run subprocesses), so it is one test that checks all three.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from videos import write_video
+
+REPO = Path(__file__).resolve().parents[1]
+
+LAUNCH = """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message stack }
+  ... on PartitionSetNotFoundError { message } ... on InvalidStepError { invalidStepKey }
+  ... on UnauthorizedError { message } } }"""
+STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  __typename ... on PartitionBackfill { status } ... on PythonError { message } } }"""
+RUNS = """{ runsOrError { __typename ... on Runs { results { runId status tags { key value } } } } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _gql(port: int, query: str, variables: dict | None = None) -> dict:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        method="POST",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        body = json.loads(resp.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def _wait(predicate, timeout: float, what: str, poll: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.mark.slow
+def test_backfill_and_sensor_under_dagster_dev(tmp_path: Path):
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "MARQUEE_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "MARQUEE_SHOT_DETECTOR": "fast",
+    }
+    env.pop("MARQUEE_STORAGE", None)
+    (home / "dagster").mkdir(parents=True)
+    (home / "dagster" / "dagster.yaml").write_text(
+        "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
+        "  config:\n    max_concurrent_runs: 2\ntelemetry:\n  enabled: false\n"
+    )
+    from dagster import DagsterInstance
+
+    from marquee.resources.lake import LakeResource
+    from marquee.resources.settings import Settings
+
+    lake = LakeResource.from_settings(Settings.from_env(env))
+    for i, tid in enumerate(["bf-one", "bf-two"]):
+        video = tmp_path / f"{tid}.mp4"
+        write_video(video, [30, 30], seed=i)
+        lake.titles().ingest_file(video, title_id=tid)
+    with DagsterInstance.from_config(str(home / "dagster")) as instance:
+        instance.add_dynamic_partitions("titles", ["bf-one", "bf-two"])
+
+    port = _free_port()
+    log_path = tmp_path / "dagster-dev.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            str(REPO / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+
+        def ready():
+            try:
+                return _gql(port, "{ version }")
+            except OSError:
+                return None
+
+        _wait(ready, 180, "the Dagster webserver")
+        params = {
+            "partitionNames": ["bf-one", "bf-two"],
+            "assetSelection": [{"path": ["title"]}, {"path": ["shots"]}, {"path": ["keyframes"]}],
+        }
+        launched = _gql(port, LAUNCH, {"p": params})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        bid = launched["backfillId"]
+
+        # Meanwhile a title arrives in the drop zone: the sensor must register it and run it.
+        drop = tmp_path / "dropped.mp4"
+        write_video(drop, [25, 25], seed=7)
+        (home / "lake" / "incoming").mkdir(parents=True, exist_ok=True)
+        (home / "lake" / "incoming" / "dropped.mp4").write_bytes(drop.read_bytes())
+        (home / "lake" / "incoming" / "dropped.json").write_text(json.dumps({"title_id": "dropped"}))
+
+        def backfill_done():
+            status = _gql(port, STATUS, {"id": bid})["partitionBackfillOrError"]["status"]
+            return (
+                status
+                if status in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED")
+                else None
+            )
+
+        assert _wait(backfill_done, 420, "the backfill") in ("COMPLETED", "COMPLETED_SUCCESS")
+
+        def sensor_run_done():
+            runs = _gql(port, RUNS)["runsOrError"]["results"]
+            mine = [
+                r for r in runs if {"key": "marquee/source", "value": "incoming_titles_sensor"} in r["tags"]
+            ]
+            return [r["status"] for r in mine if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+
+        assert _wait(sensor_run_done, 300, "the sensor's run") == ["SUCCESS"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+    from marquee.resources.lake import LakeResource
+    from marquee.resources.settings import Settings
+
+    lake = LakeResource.from_settings(Settings.from_env(env))
+    rows = lake.warehouse().sql("SELECT title_id, count(*) AS n FROM shots GROUP BY 1 ORDER BY 1").to_pylist()
+    assert [(r["title_id"], r["n"]) for r in rows] == [("bf-one", 2), ("bf-two", 2), ("dropped", 2)]
+    assert not list((home / "lake" / "incoming").glob("dropped.*"))  # adopted into titles/
