@@ -1,7 +1,7 @@
 """The fast shot detector: adaptive frame differences for cuts, blend and luma tests for gradual ones.
 
-Cuts: a frame whose difference to the previous one is a local peak, several times the median
-difference around it (so fast action does not fire, quiet scenes stay sensitive), and not a one-frame
+Cuts: a frame whose difference to the previous one is a local peak, well above the usual level of
+differences around it (so fast action does not fire, quiet scenes stay sensitive), and not a one-frame
 flash (the frames either side of it must differ too). Dissolves: over ``lag`` frames, the middle
 frame is close to the average of the two ends while the ends differ a lot. Fades: a dip to a dark,
 flat frame entered or left by a monotone ramp of brightness.
@@ -27,18 +27,23 @@ Verdict = Literal["yes", "no", "unsure"]
 class FastParams:
     """Thresholds of the fast pass (part of the detector identity)."""
 
-    window: int = 12  # frames either side for the local median of differences
+    window: int = 12  # frames either side for the local level of differences
     min_diff: float = 0.03  # a cut changes at least this much (mean abs RGB / 255)
-    ratio_no: float = 1.6  # below this ratio to the local median: not a cut
-    ratio_yes: float = 3.2  # at or above: a cut without asking anyone
-    ratio_mid: float = 2.3  # the fast detector's decision for unsure cuts
+    level_percentile: float = 75.0  # the local level: robust to cuts nearby and to animation on twos
+    ratio_no: float = 1.5  # below this ratio to the local level: not a cut
+    ratio_yes: float = 2.6  # at or above: a cut without asking anyone
+    ratio_mid: float = 1.8  # the fast detector's decision for unsure cuts
     flash_ratio: float = 0.45  # frames either side of a flash differ less than this share of its peak
     dissolve_far: float = 0.06  # ends of a dissolve differ at least this much
+    dissolve_hist_unsure: float = 0.1  # ... and their colours at least this much (camera moves don't)
+    dissolve_hist_yes: float = 0.25  # ... or this much for the fast pass to say dissolve on its own
     dissolve_blend_yes: float = 0.15  # blend error (share of far) below which the fast pass says dissolve
     dissolve_blend_unsure: float = 0.3  # ... below which it is worth a second opinion
+    dissolve_blend_mid: float = 0.2  # the fast detector's decision for unsure dissolves
     dark_luma: float = 0.07  # a fade reaches frames darker than this
     dark_std: float = 0.05  # ... and this flat
     min_ramp: int = 3  # frames of monotone brightness change into or out of the dark
+    ramp_step: float = 0.003  # each of which changes mean brightness at least this much
 
 
 @dataclass
@@ -52,12 +57,19 @@ class Candidate:
     start: int = 0
     end: int = 0
     model_score: float | None = None  # TransNetV2's probability, where the hybrid asked it
+    flash: bool = False  # the frames either side are alike: a flash or a glitch, not a new shot
 
 
-def _local_median(values: np.ndarray, centre: int, window: int) -> float:
+def _local_level(values: np.ndarray, centre: int, window: int, percentile: float) -> float:
+    """A high percentile of the values around ``centre`` (excluding it).
+
+    The 75th percentile rather than the median: where frames change only every other frame
+    (animation on twos, duplicated frames, jerky motion) half of the differences are near zero, and
+    a median would make every real change look like a cut.
+    """
     lo, hi = max(0, centre - window), min(len(values), centre + window + 1)
     around = np.concatenate([values[lo:centre], values[centre + 1 : hi]])
-    return float(np.median(around)) if around.size else 0.0
+    return float(np.percentile(around, percentile)) if around.size else 0.0
 
 
 class FastDetector(ShotDetector):
@@ -115,7 +127,7 @@ class FastDetector(ShotDetector):
         diff = np.asarray(self.track.diff[max(0, t - p.window) : t + p.window + 1], np.float32)
         centre = min(t, p.window)
         s = float(diff[centre])
-        ratio = s / (_local_median(diff, centre, p.window) + 0.01)
+        ratio = s / (_local_level(diff, centre, p.window, p.level_percentile) + 0.01)
         if ratio < p.ratio_no:
             return
         # A flash (or a single corrupt frame) differs from both neighbours; across a cut the frames on
@@ -125,10 +137,9 @@ class FastDetector(ShotDetector):
             across = float(np.abs(after.astype(np.int16) - before).mean()) / 255.0
         except IndexError:
             across = s
-        verdict: Verdict = "yes" if ratio >= p.ratio_yes else "unsure"
-        if across < p.flash_ratio * s:
-            verdict = "unsure"
-        self.on_candidate(Candidate("cut", t, verdict, ratio, t, t))
+        flash = across < p.flash_ratio * s
+        verdict: Verdict = "yes" if ratio >= p.ratio_yes and not flash else "unsure"
+        self.on_candidate(Candidate("cut", t, verdict, ratio, t, t, flash=flash))
 
     def _judge_dissolve(self, mid: int, at: int) -> None:
         p = self.params
@@ -139,13 +150,15 @@ class FastDetector(ShotDetector):
         if far[at] < max(far[lo:hi]):
             return  # not the peak of the far difference
         blend = self.track.blend[at]
-        if blend >= p.dissolve_blend_unsure:
+        colours = self.track.hist_far[at]
+        if blend >= p.dissolve_blend_unsure or colours < p.dissolve_hist_unsure:
             return
         half = GRADUAL_LAG // 2
         diffs = self.track.diff[mid - half + 1 : at + 1]
         if max(diffs) > 0.5 * far[at]:
             return  # one frame-to-frame jump explains the change: a cut, judged as such
-        verdict: Verdict = "yes" if blend < p.dissolve_blend_yes else "unsure"
+        sure = blend < p.dissolve_blend_yes and colours >= p.dissolve_hist_yes
+        verdict: Verdict = "yes" if sure else "unsure"
         start, end = self._gradual_span(mid)
         self.on_candidate(Candidate("dissolve", mid, verdict, 1.0 - blend, start, end))
 
@@ -177,9 +190,9 @@ class FastDetector(ShotDetector):
         p = self.params
         for c in unsure:
             if c.kind == "cut":
-                c.verdict = "yes" if c.score >= p.ratio_mid else "no"
-            else:
-                c.verdict = "no"
+                c.verdict = "yes" if c.score >= p.ratio_mid and not c.flash else "no"
+            else:  # score = 1 - blend error
+                c.verdict = "yes" if c.score >= 1.0 - p.dissolve_blend_mid else "no"
 
     # ---- output ------------------------------------------------------------------------------------
     def transitions(self) -> list[Transition]:
@@ -220,11 +233,11 @@ def find_fades(signals: dict[str, np.ndarray], p: FastParams) -> list[Transition
         j = i
         while j + 1 < n and dark[j + 1]:
             j += 1
-        a = i
-        while a > 0 and luma[a - 1] > luma[a] - 0.002 and i - a < 60 and luma[a - 1] < 0.9:
+        a = i  # walk back while it gets brighter going back: the fade-out
+        while a > 0 and luma[a - 1] >= luma[a] + p.ramp_step and i - a < 60:
             a -= 1
-        b = j
-        while b + 1 < n and luma[b + 1] > luma[b] - 0.002 and b - j < 60 and luma[b + 1] < 0.9:
+        b = j  # walk on while it gets brighter: the fade-in
+        while b + 1 < n and luma[b + 1] >= luma[b] + p.ramp_step and b - j < 60:
             b += 1
         ramp_in = i - a if _is_ramp(luma, a, i) else 0
         ramp_out = b - j if _is_ramp(luma, j, b) else 0

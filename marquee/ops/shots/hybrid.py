@@ -32,7 +32,7 @@ class HybridDetector(FastDetector):
         self,
         tn_cut: float = 0.5,
         tn_cut_low: float = 0.05,
-        tn_cut_low_ratio: float = 2.0,
+        tn_cut_low_ratio: float = 1.8,
         tn_dissolve: float = 0.4,
         batch: int = 8,
         weights: str | None = None,

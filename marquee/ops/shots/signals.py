@@ -9,6 +9,8 @@ film needs about 10 MB), while frames live only in a short ring buffer.
 - ``far``: mean absolute difference to the frame ``lag`` frames back: large across a gradual change.
 - ``blend``: how far frame ``t - lag//2`` is from the average of frames ``t - lag`` and ``t``,
   relative to ``far``: small inside a dissolve, where every frame is a mix of its neighbours.
+- ``hist_far``: the histogram distance between frames ``t - lag`` and ``t``: a dissolve between two
+  takes changes the colours, a camera move mostly slides the same colours across the frame.
 - ``luma`` / ``luma_std``: mean and spread of brightness, in [0, 1]: a fade goes to a dark, flat frame.
 """
 
@@ -38,11 +40,12 @@ class SignalTrack:
         self.keep_frames = max(keep_frames, lag + 2)
         self.frames: deque[np.ndarray] = deque(maxlen=self.keep_frames)
         self.first_index = 0  # index of self.frames[0]
-        self._hist_prev: np.ndarray | None = None
+        self._hists: deque[np.ndarray] = deque(maxlen=lag + 1)
         self.diff: list[float] = []
         self.hist: list[float] = []
         self.far: list[float] = []
         self.blend: list[float] = []
+        self.hist_far: list[float] = []
         self.luma: list[float] = []
         self.luma_std: list[float] = []
 
@@ -62,8 +65,8 @@ class SignalTrack:
             self.hist.append(0.0)
         else:
             self.diff.append(float(np.abs(cur - prev).mean()) / 255.0)
-            self.hist.append(float(1.0 - np.minimum(hist, self._hist_prev).sum()))
-        self._hist_prev = hist
+            self.hist.append(float(1.0 - np.minimum(hist, self._hists[-1]).sum()))
+        self._hists.append(hist)
         if n >= self.lag:
             old = self.frame(n - self.lag).astype(np.int16)
             mid = self.frame(n - self.lag // 2).astype(np.int16)
@@ -71,9 +74,11 @@ class SignalTrack:
             mix = float(np.abs(2 * mid - cur - old).mean()) / (2 * 255.0)
             self.far.append(far)
             self.blend.append(mix / (far + 0.02))
+            self.hist_far.append(float(1.0 - np.minimum(hist, self._hists[0]).sum()))
         else:
             self.far.append(0.0)
             self.blend.append(1.0)
+            self.hist_far.append(0.0)
         grey = frame.astype(np.float32) @ _LUMA_WEIGHTS
         self.luma.append(float(grey.mean()) / 255.0)
         self.luma_std.append(float(grey.std()) / 255.0)
@@ -94,5 +99,5 @@ class SignalTrack:
     def arrays(self) -> dict[str, np.ndarray]:
         return {
             name: np.asarray(getattr(self, name), np.float32)
-            for name in ("diff", "hist", "far", "blend", "luma", "luma_std")
+            for name in ("diff", "hist", "far", "blend", "hist_far", "luma", "luma_std")
         }

