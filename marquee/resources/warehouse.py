@@ -78,8 +78,10 @@ class Warehouse:
                 f"no {table!r} table for title {title_id!r} at {self.store.url(key)}; "
                 f"materialise the `{table}` asset for this title first"
             )
-        with self.store.open(key) as f:
-            return pq.read_table(f)
+        # One partition is small: read its bytes and parse them on this thread. pyarrow's dataset
+        # reader (behind pq.read_table) leaves read-ahead tasks on its thread pool holding Python
+        # buffers; when they are released during interpreter shutdown the process aborts.
+        return pq.ParquetFile(pa.BufferReader(self.store.read_bytes(key))).read(use_threads=False)
 
     def has_table(self, table: str, title_id: str) -> bool:
         return self.store.exists(self.partition_key(table, title_id))
