@@ -42,8 +42,10 @@ class FastParams:
     dissolve_blend_mid: float = 0.2  # the fast detector's decision for unsure dissolves
     dark_luma: float = 0.07  # a fade reaches frames darker than this
     dark_std: float = 0.05  # ... and this flat
+    white_luma: float = 0.6  # a fade to white reaches frames brighter than this
+    white_std: float = 0.025  # ... and this uniform
     min_ramp: int = 3  # frames of monotone brightness change into or out of the dark
-    ramp_step: float = 0.003  # each of which changes mean brightness at least this much
+    ramp_step: float = 0.003  # ... changing brightness and contrast at least this much a frame on average
 
 
 @dataclass
@@ -220,27 +222,39 @@ class FastDetector(ShotDetector):
 
 
 def find_fades(signals: dict[str, np.ndarray], p: FastParams) -> list[Transition]:
-    """Fades to or from black: dark flat runs entered or left by a monotone brightness ramp."""
+    """Fades to or from black or white: plain runs entered or left by a steady ramp.
+
+    The plateau is a run of near-black frames, or of bright, almost perfectly uniform ones (a
+    white-out; a plain sky is rarely that flat). The ramp is measured as the distance from the
+    plateau's brightness plus the contrast, which both shrink steadily as a picture fades out.
+    """
     luma, spread = signals["luma"], signals["luma_std"]
-    n = len(luma)
     dark = (luma < p.dark_luma) & (spread < p.dark_std)
+    white = (luma > p.white_luma) & (spread < p.white_std)
+    return sorted(_fades_into(luma, spread, dark, p) + _fades_into(luma, spread, white, p))
+
+
+def _fades_into(luma: np.ndarray, spread: np.ndarray, plateau: np.ndarray, p: FastParams) -> list[Transition]:
+    n = len(luma)
     out: list[Transition] = []
     i = 0
     while i < n:
-        if not dark[i]:
+        if not plateau[i]:
             i += 1
             continue
         j = i
-        while j + 1 < n and dark[j + 1]:
+        while j + 1 < n and plateau[j + 1]:
             j += 1
-        a = i  # walk back while it gets brighter going back: the fade-out
-        while a > 0 and luma[a - 1] >= luma[a] + p.ramp_step and i - a < 60:
+        base = float(np.median(luma[i : j + 1]))
+        away = np.abs(luma - base) + spread  # grows as a picture emerges from the plateau
+        a = i  # walk back while the picture moves away from the plateau going back: the fade-out
+        while a > 0 and away[a - 1] > away[a] + 0.0005 and i - a < 60:
             a -= 1
-        b = j  # walk on while it gets brighter: the fade-in
-        while b + 1 < n and luma[b + 1] >= luma[b] + p.ramp_step and b - j < 60:
+        b = j  # walk on while it moves away from the plateau: the fade-in
+        while b + 1 < n and away[b + 1] > away[b] + 0.0005 and b - j < 60:
             b += 1
-        ramp_in = i - a if _is_ramp(luma, a, i) else 0
-        ramp_out = b - j if _is_ramp(luma, j, b) else 0
+        ramp_in = i - a if _is_ramp(away, a, i, p.ramp_step) else 0
+        ramp_out = b - j if _is_ramp(away, j, b, p.ramp_step) else 0
         # A title that opens on black and fades in has no transition there; one that fades out at
         # its end does (the last shot ends in a fade).
         if i > 0 and max(ramp_in, ramp_out) >= p.min_ramp:
@@ -249,9 +263,11 @@ def find_fades(signals: dict[str, np.ndarray], p: FastParams) -> list[Transition
     return out
 
 
-def _is_ramp(luma: np.ndarray, a: int, b: int) -> bool:
-    """True when brightness changes steadily between frames a and b (a fade, not a dark scene cut)."""
+def _is_ramp(values: np.ndarray, a: int, b: int, min_step: float) -> bool:
+    """True when ``values`` change steadily between frames a and b: by at least ``min_step`` a frame
+    on average, with no single step carrying most of the change (that would be a cut to black)."""
     if b - a < 2:
         return False
-    seg = np.abs(np.diff(luma[a : b + 1]))
-    return float(seg.max()) < 0.6 * float(abs(luma[b] - luma[a])) + 0.01
+    total = float(abs(values[b] - values[a]))
+    seg = np.abs(np.diff(values[a : b + 1]))
+    return total >= min_step * (b - a) and float(seg.max()) < 0.6 * total + 0.01

@@ -11,7 +11,8 @@ film needs about 10 MB), while frames live only in a short ring buffer.
   relative to ``far``: small inside a dissolve, where every frame is a mix of its neighbours.
 - ``hist_far``: the histogram distance between frames ``t - lag`` and ``t``: a dissolve between two
   takes changes the colours, a camera move mostly slides the same colours across the frame.
-- ``luma`` / ``luma_std``: mean and spread of brightness, in [0, 1]: a fade goes to a dark, flat frame.
+- ``luma`` / ``luma_std``: mean and spread of brightness, in [0, 1], of the frame's central area (so
+  letterbox bars do not count): a fade goes to a dark (or white), flat frame.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class SignalTrack:
             self.far.append(0.0)
             self.blend.append(1.0)
             self.hist_far.append(0.0)
-        grey = frame.astype(np.float32) @ _LUMA_WEIGHTS
+        h, w = frame.shape[:2]  # brightness of the picture inside any letterbox or pillarbox bars
+        grey = frame[h * 3 // 20 : h - h * 3 // 20, w // 10 : w - w // 10].astype(np.float32) @ _LUMA_WEIGHTS
         self.luma.append(float(grey.mean()) / 255.0)
         self.luma_std.append(float(grey.std()) / 255.0)
         self.frames.append(frame)
