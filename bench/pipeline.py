@@ -34,15 +34,14 @@ print(n, time.perf_counter() - t)
 
 def make_film(minutes: float, seed: int) -> Path:
     import numpy as np
-    from marquee.synth.edits import random_edit, render
+    from marquee.synth.edits import random_edit_for_duration, render
 
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"film-720p-{minutes:g}min-s{seed}.mp4"
     if path.exists() and path.with_suffix(".mp4.truth.json").exists():
         return path
     rng = np.random.default_rng(seed)
-    n_shots = max(10, int(minutes * 60 / 3.5))
-    spec = random_edit(rng, n_shots, size=(1280, 720), fps=25.0)
+    spec = random_edit_for_duration(rng, minutes * 60, size=(1280, 720), fps=25.0)
     render(spec, path)
     return path
 

@@ -30,7 +30,7 @@ class FastParams:
     window: int = 12  # frames either side for the local level of differences
     min_diff: float = 0.03  # a cut changes at least this much (mean abs RGB / 255)
     level_percentile: float = 75.0  # the local level: robust to cuts nearby and to animation on twos
-    ratio_no: float = 1.5  # below this ratio to the local level: not a cut
+    ratio_no: float = 1.6  # below this ratio to the local level: not a cut
     ratio_yes: float = 2.6  # at or above: a cut without asking anyone
     ratio_mid: float = 1.8  # the fast detector's decision for unsure cuts
     flash_ratio: float = 0.45  # frames either side of a flash differ less than this share of its peak

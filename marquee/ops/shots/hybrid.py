@@ -19,7 +19,7 @@ from marquee.ops.shots.fast import Candidate, FastDetector
 from marquee.ops.shots.transnet import TransNetV2Model
 
 CUT_WINDOW = 48
-DISSOLVE_WINDOW = 64
+DISSOLVE_WINDOW = 48
 
 
 class HybridDetector(FastDetector):

@@ -1,0 +1,484 @@
+"""Characters of a title from its keyframes: detect, track, embed a few faces per track, cluster, graph.
+
+Framework-free, streaming and bounded in memory: keyframes arrive in time order in batches, faces are
+detected per batch and tracked at once; a track's best few face crops are kept only until the track
+ends (its shot is over), then embedded and dropped. What stays for the whole title is one small
+record per face, one descriptor per embedded face and one thumbnail per track.
+
+The same stages are exposed one by one (``detect_and_track``, ``embed_tracks``,
+``cluster_characters``) for the Dagster assets, which store each stage's table between them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from marquee.ops.faces.cluster import (
+    BackgroundRule,
+    Character,
+    cannot_links,
+    cluster_tracks,
+    keyframe_spans,
+    summarise_clusters,
+    track_embeddings,
+)
+from marquee.ops.faces.detect import FaceDetector, detector_identity
+from marquee.ops.faces.embed import (
+    EMBED_CHOSEN,
+    EMBED_NOT_CHOSEN,
+    EMBED_TOO_SMALL,
+    FaceEmbedder,
+    embedder_identity,
+    select_faces_to_embed,
+)
+from marquee.ops.faces.graph import character_graph, draw_graph_png, graph_edges
+from marquee.ops.faces.quality import (
+    MIN_EMBED_SIZE,
+    FaceCrop,
+    FaceQuality,
+    face_crop,
+    face_quality,
+    face_thumbnail,
+)
+from marquee.ops.faces.track import FaceTracker, TrackerParams, appearance_feature
+from marquee.ops.faces.types import FaceRecord
+
+
+@dataclass(frozen=True)
+class KeyframeImage:
+    """One keyframe: its frame index, time, shot and the RGB picture (as stored, already upright)."""
+
+    frame: int
+    time_s: float
+    shot_id: int
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class CharacterParams:
+    """Everything that changes the characters found (part of the stage's version)."""
+
+    batch_size: int = 8  # keyframes per detector call
+    faces_per_track: int = 3  # faces embedded per track (the best by quality)
+    min_embed_size: float = MIN_EMBED_SIZE  # smaller faces are never embedded
+    threshold: float | None = None  # track clustering distance; None: the embedder's ``track_threshold``
+    method: str = "average"  # linkage: average | complete
+    use_appearance: bool = True  # colour-histogram veto in tracking
+    tracker: TrackerParams = field(default_factory=TrackerParams)
+    background: BackgroundRule = field(default_factory=BackgroundRule)
+    default_interval_s: float = 1.0  # span of a keyframe at a shot end when shot bounds are unknown
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["tracker"] = dict(self.tracker.__dict__)
+        d["background"] = dict(self.background.__dict__)
+        return d
+
+
+@dataclass
+class CharactersResult:
+    """Faces (with track and character ids), characters, the graph, and how long each stage took."""
+
+    faces: list[FaceRecord]
+    embeddings: dict[int, np.ndarray]  # face_id -> descriptor, for the embedded faces
+    characters: list[Character]
+    graph: nx.Graph
+    thumbnails: dict[int, np.ndarray]  # character_id -> RGB face thumbnail (representative face)
+    n_keyframes: int
+    timings: dict[str, float]
+    detector: str = ""
+    embedder: str = ""
+
+    @property
+    def edges(self) -> list[dict[str, int]]:
+        return graph_edges(self.graph)
+
+    @property
+    def n_embedded(self) -> int:
+        return sum(f.embedded for f in self.faces)
+
+    def graph_png(self, title: str | None = None) -> bytes:
+        return draw_graph_png(self.graph, self.thumbnails, title=title)
+
+    def to_dict(self, box_scale: float = 1.0) -> dict[str, Any]:
+        """The JSON shape of ``marquee characters``; ``box_scale`` maps keyframe pixels to source pixels."""
+        nodes = self.graph.nodes
+        characters = []
+        for c in self.characters:
+            row = c.as_dict()
+            if c.character_id in nodes:
+                row["degree"] = nodes[c.character_id]["degree"]
+                row["eigenvector"] = nodes[c.character_id]["eigenvector"]
+            characters.append(row)
+        faces = [
+            {
+                "frame": f.frame,
+                "time_s": round(f.time_s, 3),
+                "shot_id": f.shot_id,
+                "box": [round(float(v) * box_scale, 1) for v in f.box],
+                "score": round(f.score, 4),
+                "quality": round(f.quality, 4),
+                "track_id": f.track_id,
+                "character_id": f.character_id,
+                "embedded": f.embedded,
+                "embed_reason": f.embed_reason,
+            }
+            for f in self.faces
+        ]
+        return {
+            "detector": self.detector,
+            "embedder": self.embedder,
+            "n_keyframes": self.n_keyframes,
+            "n_faces": len(self.faces),
+            "n_embedded": self.n_embedded,
+            "n_tracks": len({f.track_id for f in self.faces}),
+            "n_characters": sum(not c.background for c in self.characters),
+            "characters": characters,
+            "faces": faces,
+            "edges": self.edges,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+def _batched(frames: Iterable[KeyframeImage | tuple], size: int) -> Iterator[list[KeyframeImage]]:
+    batch: list[KeyframeImage] = []
+    last = None
+    for item in frames:
+        kf = item if isinstance(item, KeyframeImage) else KeyframeImage(*item)
+        if last is not None and kf.frame <= last:
+            raise ValueError(f"keyframes must come in increasing frame order: {kf.frame} after {last}")
+        last = kf.frame
+        batch.append(kf)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass
+class _Pending:
+    """The best few crops of a track that is still open (bounded: pruned to the best k)."""
+
+    faces: list[tuple[FaceRecord, FaceQuality, FaceCrop]] = field(default_factory=list)
+
+
+class _Builder:
+    """The streaming loop shared by ``characters_from_images`` and ``detect_and_track``."""
+
+    def __init__(
+        self, detector: FaceDetector, embedder: FaceEmbedder | None, params: CharacterParams
+    ) -> None:
+        self.detector, self.embedder, self.params = detector, embedder, params
+        self.tracker = FaceTracker(params.tracker)
+        self.faces: list[FaceRecord] = []
+        self.keyframes: list[tuple[int, float, int]] = []
+        self.embeddings: dict[int, np.ndarray] = {}
+        self.pending: dict[int, _Pending] = defaultdict(_Pending)
+        self.track_thumbs: dict[int, tuple[float, np.ndarray]] = {}
+        self.timings = {"detect_s": 0.0, "track_s": 0.0, "embed_s": 0.0}
+
+    def add(self, batch: list[KeyframeImage]) -> None:
+        t0 = time.perf_counter()
+        found = self.detector.detect_batch([kf.image for kf in batch])
+        self.timings["detect_s"] += time.perf_counter() - t0
+        for kf, dets in zip(batch, found, strict=True):
+            t0 = time.perf_counter()
+            self.keyframes.append((kf.frame, float(kf.time_s), kf.shot_id))
+            feats = None
+            if self.params.use_appearance and len(dets):
+                feats = np.stack([appearance_feature(kf.image, b) for b in dets.boxes])
+            ids = self.tracker.update(kf.shot_id, dets.boxes, feats)
+            for (box, score, marks), tid in zip(dets, ids, strict=True):
+                q = face_quality(kf.image, box, marks, score)
+                rec = FaceRecord(
+                    face_id=len(self.faces),
+                    frame=kf.frame,
+                    time_s=float(kf.time_s),
+                    shot_id=kf.shot_id,
+                    box=box.copy(),
+                    score=score,
+                    landmarks=marks.copy(),
+                    quality=q.score,
+                    sharpness=q.sharpness,
+                    frontality=q.frontality,
+                    size=q.size,
+                    track_id=int(tid),
+                    embed_reason=EMBED_TOO_SMALL if q.size < self.params.min_embed_size else EMBED_NOT_CHOSEN,
+                )
+                self.faces.append(rec)
+                if self.embedder is not None:
+                    self._keep(rec, q, kf.image)
+                best = self.track_thumbs.get(rec.track_id)
+                if best is None or q.score > best[0]:
+                    self.track_thumbs[rec.track_id] = (q.score, face_thumbnail(kf.image, box))
+            self.timings["track_s"] += time.perf_counter() - t0
+            self._embed(self.tracker.pop_finished())
+
+    def _keep(self, rec: FaceRecord, q: FaceQuality, image: np.ndarray) -> None:
+        if rec.embed_reason == EMBED_TOO_SMALL:
+            return
+        p = self.pending[rec.track_id]
+        p.faces.append((rec, q, face_crop(image, rec.box, rec.landmarks)))
+        k = self.params.faces_per_track
+        if len(p.faces) > 2 * k:
+            choice = select_faces_to_embed([x[1] for x in p.faces], k, min_size=self.params.min_embed_size)
+            p.faces = [p.faces[i] for i in choice.chosen]
+
+    def _embed(self, track_ids: Iterable[int]) -> None:
+        if self.embedder is None:
+            return
+        todo: list[tuple[FaceRecord, FaceCrop]] = []
+        for tid in track_ids:
+            p = self.pending.pop(tid, None)
+            if p is None or not p.faces:
+                continue
+            choice = select_faces_to_embed(
+                [x[1] for x in p.faces], self.params.faces_per_track, min_size=self.params.min_embed_size
+            )
+            todo.extend((p.faces[i][0], p.faces[i][2]) for i in choice.chosen)
+        if not todo:
+            return
+        t0 = time.perf_counter()
+        vectors = self.embedder.embed([c for _, c in todo])
+        self.timings["embed_s"] += time.perf_counter() - t0
+        for (rec, _), v in zip(todo, vectors, strict=True):
+            rec.embedded, rec.embed_reason = True, EMBED_CHOSEN
+            self.embeddings[rec.face_id] = v
+
+    def close(self) -> None:
+        self._embed(self.tracker.close())
+
+
+def detect_and_track(
+    frames: Iterable[KeyframeImage | tuple[int, float, int, np.ndarray]],
+    detector: FaceDetector,
+    *,
+    params: CharacterParams | None = None,
+) -> tuple[list[FaceRecord], list[tuple[int, float, int]]]:
+    """Faces of every keyframe with quality and track ids (no embeddings): the ``faces`` stage.
+
+    Returns the faces and the ``(frame, time_s, shot_id)`` of every keyframe seen (screen time needs
+    the keyframes without faces too).
+    """
+    b = _Builder(detector, None, params or CharacterParams())
+    for batch in _batched(frames, b.params.batch_size):
+        b.add(batch)
+    b.tracker.close()
+    return b.faces, b.keyframes
+
+
+def embed_tracks(
+    faces: Sequence[FaceRecord],
+    load_image: Callable[[int], np.ndarray],
+    embedder: FaceEmbedder,
+    *,
+    k: int = 3,
+    min_size: float = MIN_EMBED_SIZE,
+) -> dict[int, np.ndarray]:
+    """Descriptors of the ``k`` best faces of every track: the ``face_embeddings`` stage.
+
+    ``load_image(frame)`` returns a keyframe's RGB picture; each needed keyframe is loaded once. Sets
+    ``embedded`` and ``embed_reason`` on every face. Uses the stored quality scores.
+    """
+    by_track: dict[int, list[FaceRecord]] = defaultdict(list)
+    for f in faces:
+        by_track[f.track_id].append(f)
+    chosen: list[FaceRecord] = []
+    for fs in by_track.values():
+        qs = [FaceQuality(f.sharpness, f.frontality, f.size, f.quality) for f in fs]
+        choice = select_faces_to_embed(qs, k, min_size=min_size)
+        for f, reason in zip(fs, choice.reasons, strict=True):
+            f.embedded, f.embed_reason = False, reason
+        chosen.extend(fs[i] for i in choice.chosen)
+    out: dict[int, np.ndarray] = {}
+    by_frame: dict[int, list[FaceRecord]] = defaultdict(list)
+    for f in chosen:
+        by_frame[f.frame].append(f)
+    for frame in sorted(by_frame):
+        image = load_image(frame)
+        fs = by_frame[frame]
+        vectors = embedder.embed([FaceCrop(image, f.box, f.landmarks) for f in fs])
+        for f, v in zip(fs, vectors, strict=True):
+            f.embedded, f.embed_reason = True, EMBED_CHOSEN
+            out[f.face_id] = v
+    return out
+
+
+def cluster_characters(
+    faces: Sequence[FaceRecord],
+    embeddings: Mapping[int, np.ndarray],
+    keyframes: Iterable[tuple[int, float, int]],
+    *,
+    threshold: float,
+    normalised: bool = False,
+    shots: Mapping[int, tuple[float, float]] | None = None,
+    params: CharacterParams | None = None,
+) -> tuple[list[Character], nx.Graph]:
+    """Characters and their graph from faces with track ids and face descriptors: the
+    ``face_clusters`` and ``character_graph`` stages. Sets ``character_id`` on the faces."""
+    params = params or CharacterParams()
+    vectors = track_embeddings(faces, embeddings, normalise=normalised)
+    labels = cluster_tracks(vectors, cannot_links(faces), threshold=threshold, method=params.method)
+    spans = keyframe_spans(keyframes, shots, default_interval_s=params.default_interval_s)
+    characters = summarise_clusters(faces, labels, spans, params.background)
+    return characters, character_graph(faces, characters)
+
+
+def characters_from_images(
+    frames: Iterable[KeyframeImage | tuple[int, float, int, np.ndarray]],
+    detector: FaceDetector,
+    embedder: FaceEmbedder,
+    *,
+    shots: Mapping[int, tuple[float, float]] | None = None,
+    params: CharacterParams | None = None,
+) -> CharactersResult:
+    """All stages in one streaming pass over keyframes ``(frame, time_s, shot_id, RGB image)`` given in
+    increasing frame order. ``shots`` (shot id -> (start_s, end_s)) makes screen time exact at shot
+    ends. Holds at most one batch of images; crops only for tracks still open."""
+    params = params or CharacterParams()
+    started = time.perf_counter()
+    b = _Builder(detector, embedder, params)
+    for batch in _batched(frames, params.batch_size):
+        b.add(batch)
+    b.close()
+    t0 = time.perf_counter()
+    threshold = params.threshold if params.threshold is not None else float(embedder.track_threshold)
+    characters, graph = cluster_characters(
+        b.faces,
+        b.embeddings,
+        b.keyframes,
+        threshold=threshold,
+        normalised=bool(getattr(embedder, "normalised", False)),
+        shots=shots,
+        params=params,
+    )
+    timings = dict(b.timings)
+    timings["cluster_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - started
+    by_face = {f.face_id: f for f in b.faces}
+    thumbs = {}
+    for c in characters:
+        rep = by_face[c.representative_face_id]
+        thumbs[c.character_id] = b.track_thumbs[rep.track_id][1]
+    return CharactersResult(
+        faces=b.faces,
+        embeddings=b.embeddings,
+        characters=characters,
+        graph=graph,
+        thumbnails=thumbs,
+        n_keyframes=len(b.keyframes),
+        timings=timings,
+        detector=detector_identity(detector),
+        embedder=embedder_identity(embedder),
+    )
+
+
+@dataclass
+class VideoKeyframes:
+    """Keyframes of a plain video file (spooled JPEGs on local disk) with its shots; from
+    ``video_keyframes``. ``scale`` maps keyframe pixels to source-video pixels."""
+
+    path: str
+    width: int
+    height: int
+    duration_s: float
+    keyframes: list[Any]  # marquee.ops.keyframes.Keyframe
+    shots: dict[int, tuple[float, float]]
+    scale: float
+    decode_s: float
+
+    def load(self, index: int) -> np.ndarray:
+        """RGB picture of keyframe ``index`` (position in ``keyframes``)."""
+        import cv2
+
+        path = self.keyframes[index].candidate.path
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise OSError(f"cannot read keyframe {path}")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def images(self) -> Iterator[KeyframeImage]:
+        """Keyframes in frame order, one picture in memory at a time."""
+        for i, k in enumerate(self.keyframes):
+            yield KeyframeImage(k.candidate.frame, k.candidate.time_s, k.shot_id, self.load(i))
+
+
+@contextmanager
+def video_keyframes(
+    path: str | Path, *, sample_every_s: float = 1.0, shot_detector: str = "fast"
+) -> Iterator[VideoKeyframes]:
+    """One decode pass over ``path`` (shots + keyframe candidates), then the keyframe choice: a few
+    sharp frames per shot plus one per ``sample_every_s`` inside long shots. The spooled JPEGs are
+    removed when the context exits."""
+    from marquee.ops.keyframes import KeyframePolicy, KeyframeSpool, select_keyframes
+    from marquee.ops.scan import scan_video
+    from marquee.ops.shots.registry import make_detector
+    from marquee.ops.video import probe_video
+
+    info = probe_video(path)
+    policy = KeyframePolicy(sample_every_s=sample_every_s)
+    spool = KeyframeSpool(policy, rotation=info.rotation)
+    try:
+        scan = scan_video(
+            path, detector=make_detector(shot_detector), spool=spool, expected_frames=info.frame_count
+        )
+        chosen = select_keyframes(scan.candidates, scan.shots, scan.transitions, info.fps, policy)
+        yield VideoKeyframes(
+            path=str(path),
+            width=info.width,
+            height=info.height,
+            duration_s=info.duration_s,
+            keyframes=chosen,
+            shots={s.shot_id: scan.shot_times(s) for s in scan.shots},
+            scale=info.width / chosen[0].candidate.width if chosen else 1.0,
+            decode_s=scan.seconds,
+        )
+    finally:
+        spool.cleanup()
+
+
+def characters_for_video(
+    path: str | Path,
+    *,
+    detector: FaceDetector | None = None,
+    embedder: FaceEmbedder | None = None,
+    params: CharacterParams | None = None,
+    sample_every_s: float = 1.0,
+    shot_detector: str = "fast",
+) -> dict[str, Any]:
+    """``marquee characters VIDEO --format json``: one decode pass (shots + keyframe candidates), then
+    the characters from the keyframes. Boxes are in source-video pixels.
+
+    JSON: ``{"video", "width", "height", "duration_s", "n_shots", "detector", "embedder", "n_keyframes",
+    "n_faces", "n_embedded", "n_tracks", "n_characters", "characters": [{"character_id",
+    "screen_time_s", "screen_time_share", "n_faces", "n_tracks", "first_appearance_s",
+    "representative_face_id", "background", "degree", "eigenvector"}], "faces": [{"frame", "time_s",
+    "shot_id", "box", "score", "quality", "track_id", "character_id", "embedded", "embed_reason"}],
+    "edges": [{"a", "b", "frames", "shots"}], "timings": {...}}``.
+    """
+    from marquee.ops.faces.detect import make_face_detector
+    from marquee.ops.faces.embed import make_face_embedder
+
+    detector = detector or make_face_detector()
+    embedder = embedder or make_face_embedder()
+    with video_keyframes(path, sample_every_s=sample_every_s, shot_detector=shot_detector) as video:
+        result = characters_from_images(video.images(), detector, embedder, shots=video.shots, params=params)
+    result.timings["decode_pass_s"] = video.decode_s
+    head = {
+        "video": str(path),
+        "width": video.width,
+        "height": video.height,
+        "duration_s": video.duration_s,
+        "n_shots": len(video.shots),
+    }
+    return {**head, **result.to_dict(box_scale=video.scale)}
