@@ -32,6 +32,25 @@ def _settings() -> Settings:
     return s
 
 
+def _dagster_instance() -> Any:
+    """The project-local Dagster instance, created under a file lock.
+
+    Two ``marquee run`` processes starting on a fresh ``$DAGSTER_HOME`` would otherwise both try to
+    create its SQLite schema, and one fails on the migration table.
+    """
+    import fcntl
+
+    from dagster import DagsterInstance
+
+    home = Path(os.environ["DAGSTER_HOME"])
+    with open(home / ".marquee-init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return DagsterInstance.get()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> None:
     columns = columns or (list(rows[0]) if rows else [])
     if fmt == "json":
@@ -79,7 +98,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dagster import DagsterInstance
 
     from marquee.orchestration.definitions import build_definitions
     from marquee.orchestration.partitions import register_titles
@@ -90,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     manifest = lake.titles().ingest_file(args.video, title_id=args.title, trailer=args.trailer)
     tid = manifest.title_id
     print(f"title {tid}: ingested {args.video} -> {lake.store().url(manifest.source_key)}")
-    instance = DagsterInstance.get()
+    instance = _dagster_instance()
     register_titles(instance, [tid])
     defs = build_definitions(settings)
     job = defs.resolve_job_def("marquee_title_job")
