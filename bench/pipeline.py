@@ -34,6 +34,7 @@ print(n, time.perf_counter() - t)
 
 def make_film(minutes: float, seed: int) -> Path:
     import numpy as np
+
     from marquee.synth.edits import random_edit_for_duration, render
 
     CACHE.mkdir(parents=True, exist_ok=True)
