@@ -92,3 +92,28 @@ def test_run_on_a_bad_file_names_the_file_and_the_reason(tmp_path: Path):
     )
     assert proc.returncode != 0
     assert "notes" in proc.stderr and "not a readable media file" in proc.stderr
+
+
+HAMILTON = Path(__file__).resolve().parents[2] / "shared" / "media" / "clips" / "short_hamilton_clip.mp4"
+
+
+@pytest.mark.skipif(not HAMILTON.is_file(), reason="../shared/media is absent")
+def test_characters_prints_json_for_any_file(tmp_path: Path):
+    proc = subprocess.run(
+        [*MARQUEE, "characters", str(HAMILTON), "--format", "json"],
+        env=_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["characters"] and {"character_id", "screen_time_s", "n_faces", "n_tracks"} <= set(
+        out["characters"][0]
+    )
+    face = out["faces"][0]
+    x1, y1, x2, y2 = face["box"]
+    assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 360  # source-video pixels
+    assert {"frame", "time_s", "track_id", "character_id"} <= set(face)
+    assert all({"a", "b", "frames", "shots"} <= set(e) for e in out["edges"])
+    assert not (tmp_path / "home").exists()

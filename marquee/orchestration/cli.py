@@ -192,6 +192,18 @@ def cmd_shots(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_characters(args: argparse.Namespace) -> int:
+    from marquee.ops.faces import characters_for_video
+
+    result = characters_for_video(args.video, shot_detector=args.shot_detector)
+    if args.format == "json":
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        columns = ["character_id", "screen_time_s", "n_faces", "n_tracks", "first_appearance_s"]
+        _print_rows([{c: r.get(c) for c in columns} for r in result["characters"]], args.format, columns)
+    return 0
+
+
 def cmd_titles(args: argparse.Namespace) -> int:
     from marquee.resources.lake import LakeResource
 
@@ -282,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["table", "json", "csv"], default="table")
     s.add_argument("--detector", default="hybrid", help="hybrid (default), fast or transnetv2")
     s.set_defaults(func=cmd_shots)
+
+    s = sub.add_parser("characters", help="print the characters, faces and co-occurrences of any video file")
+    s.add_argument("video")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    s.add_argument("--shot-detector", default="fast", help="shot detector for the one decode pass")
+    s.set_defaults(func=cmd_characters)
 
     s = sub.add_parser("titles", help="list ingested titles and those waiting in incoming/")
     s.add_argument("--format", choices=["table", "json", "csv"], default="table")

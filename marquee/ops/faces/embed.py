@@ -73,7 +73,7 @@ class DlibEmbedder:
     dim: int = 128
     threshold: float = 0.6
     #: Average-linkage threshold between track means (tuned on generated videos, see cluster.py).
-    track_threshold: float = 0.55
+    track_threshold: float = 0.6
     normalised: bool = False
 
     SHAPE_FILE: ClassVar[str] = "shape_predictor_5_face_landmarks.dat"
@@ -232,7 +232,7 @@ class EmbedChoice:
 
 
 def select_faces_to_embed(
-    track_faces: Sequence[FaceQuality], k: int = 3, *, min_size: float = MIN_EMBED_SIZE
+    track_faces: Sequence[FaceQuality], k: int = 2, *, min_size: float = MIN_EMBED_SIZE
 ) -> EmbedChoice:
     """The ``k`` best faces of one track by quality (sharp x frontal x large x confident).
 

@@ -26,6 +26,7 @@ class FaceQuality:
     frontality: float
     size: float  # shorter box side, source pixels
     score: float
+    brightness: float = 0.5  # mean grey of the face box in [0, 1]
 
 
 def frontality(landmarks: np.ndarray) -> float:
@@ -57,34 +58,45 @@ def crop_sharpness(image: np.ndarray, box: np.ndarray) -> float:
     A fixed size makes big and small faces comparable; dividing by the grey variance (plus a floor)
     keeps a high-contrast face from looking sharp just for its contrast.
     """
+    return _crop_stats(image, box)[0]
+
+
+def _crop_stats(image: np.ndarray, box: np.ndarray) -> tuple[float, float]:
+    """(sharpness, mean grey in [0, 1]) of the face box."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (round(float(v)) for v in box)
     x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
     if x2 - x1 < 4 or y2 - y1 < 4:
-        return 0.0
+        return 0.0, 0.0
     grey = cv2.cvtColor(np.ascontiguousarray(image[y1:y2, x1:x2]), cv2.COLOR_RGB2GRAY)
     grey = cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA)
     lap = cv2.Laplacian(grey, cv2.CV_32F, ksize=3)
     _, lap_std = cv2.meanStdDev(lap)
-    _, g_std = cv2.meanStdDev(grey)
-    return float(lap_std[0, 0] ** 2 / (g_std[0, 0] ** 2 + 100.0))
+    g_mean, g_std = cv2.meanStdDev(grey)
+    return float(lap_std[0, 0] ** 2 / (g_std[0, 0] ** 2 + 100.0)), float(g_mean[0, 0] / 255.0)
+
+
+def exposure(brightness: float) -> float:
+    """1 for a well-exposed face, down to 0.2 for a face in near darkness or blown out."""
+    return float(np.clip(min(brightness / 0.3, (1.0 - brightness) / 0.1, 1.0), 0.2, 1.0))
 
 
 def face_quality(
     image: np.ndarray, box: np.ndarray, landmarks: np.ndarray, det_score: float = 1.0
 ) -> FaceQuality:
-    """Quality of one face: detector confidence x frontality x sharpness term x size term."""
+    """Quality of one face: confidence x frontality x sharpness x size x exposure terms."""
     side = float(min(box[2] - box[0], box[3] - box[1]))
-    sharp = crop_sharpness(image, box)
+    sharp, bright = _crop_stats(image, box)
     front = frontality(landmarks)
     score = (
         float(det_score)
+        * exposure(bright)
         * (0.2 + 0.8 * front)
         * (sharp / (sharp + 0.5))
         * min(1.0, max(side, 0.0) / 80.0)
         * (1.0 if side >= MIN_EMBED_SIZE else 0.1)
     )
-    return FaceQuality(sharpness=sharp, frontality=front, size=side, score=float(score))
+    return FaceQuality(sharpness=sharp, frontality=front, size=side, score=float(score), brightness=bright)
 
 
 @dataclass

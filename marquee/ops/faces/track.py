@@ -6,8 +6,10 @@ construction, two tracks seen in the same keyframe are two people (a cannot-link
 faces per track need an identity descriptor. Keyframes are sparse (about one a second in long shots),
 so motion between them can be large: a face links to a track when the boxes overlap (IoU) or, failing
 that, when the centres are close relative to the face size and the sizes agree; an appearance
-distance, when given, must agree as well. Assignment is globally optimal per keyframe (Hungarian).
-Tracks never cross shots: a cut ends every track.
+distance, when given, must agree as well (on the generated benchmark videos, the colour signature of
+one person on two keyframes of a shot is at most 0.14 apart, of two people in one shot at least 0.19
+and 95% above 0.38; the gate is 0.4). Assignment is globally optimal per keyframe (Hungarian). Tracks
+never cross shots: a cut ends every track.
 """
 
 from __future__ import annotations
