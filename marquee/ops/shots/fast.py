@@ -210,10 +210,8 @@ class FastDetector(ShotDetector):
         for c in sorted(self.candidates, key=lambda c: (c.kind != "dissolve", -c.score)):
             if c.verdict != "yes":
                 continue
-            a, b = (c.start, c.end) if c.kind != "cut" else (c.frame, c.frame)
-            if c.kind == "cut" and not free(a, b):
-                continue
-            if c.kind == "dissolve" and not free(a, b):
+            a, b = c.start, c.end  # a cut's span is its own frame
+            if not free(a, b):
                 continue
             conf = min(1.0, c.score / 6.0) if c.kind == "cut" else min(1.0, max(0.0, c.score))
             out.append(Transition(a, b, c.kind, round(conf, 4)))
@@ -246,15 +244,16 @@ def _fades_into(luma: np.ndarray, spread: np.ndarray, plateau: np.ndarray, p: Fa
         while j + 1 < n and plateau[j + 1]:
             j += 1
         base = float(np.median(luma[i : j + 1]))
-        away = np.abs(luma - base) + spread  # grows as a picture emerges from the plateau
-        a = i  # walk back while the picture moves away from the plateau going back: the fade-out
-        while a > 0 and away[a - 1] > away[a] + 0.0005 and i - a < 60:
+        lo, hi = max(0, i - 60), min(n, j + 61)  # ramps are at most 60 frames: look no further
+        # Distance from the plateau, over frames lo..hi-1 only: it grows as a picture emerges.
+        away = np.abs(luma[lo:hi] - base) + spread[lo:hi]
+        a, b = i - lo, j - lo  # local indices of the plateau's ends
+        while a > 0 and away[a - 1] > away[a] + 0.0005:  # back through the fade-out
             a -= 1
-        b = j  # walk on while it moves away from the plateau: the fade-in
-        while b + 1 < n and away[b + 1] > away[b] + 0.0005 and b - j < 60:
+        while b + 1 < len(away) and away[b + 1] > away[b] + 0.0005:  # on through the fade-in
             b += 1
-        ramp_in = i - a if _is_ramp(away, a, i, p.ramp_step) else 0
-        ramp_out = b - j if _is_ramp(away, j, b, p.ramp_step) else 0
+        ramp_in = i - lo - a if _is_ramp(away, a, i - lo, p.ramp_step) else 0
+        ramp_out = b - (j - lo) if _is_ramp(away, j - lo, b, p.ramp_step) else 0
         # A title that opens on black and fades in has no transition there; one that fades out at
         # its end does (the last shot ends in a fade).
         if i > 0 and max(ramp_in, ramp_out) >= p.min_ramp:

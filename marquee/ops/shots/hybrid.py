@@ -95,9 +95,8 @@ class HybridDetector(FastDetector):
                 p = float(single[k, max(0, centre - half) : centre + half + 1].max())
                 c.model_score = p
                 c.verdict = "yes" if p >= self.tn_dissolve else "no"
-                if accept_span := self._model_span(many[k], centre, c.frame):
-                    c.start, c.end = accept_span
-            c.score = max(c.score, 0.0)
+                if span := self._model_span(many[k], centre, c.frame):
+                    c.start, c.end = span
 
     @staticmethod
     def _model_span(many: np.ndarray, centre: int, frame: int) -> tuple[int, int] | None:
