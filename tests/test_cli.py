@@ -19,6 +19,11 @@ def _env(home: Path) -> dict[str, str]:
     return env | {"MARQUEE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
 
 
+def marquee(*args: str, home: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    """Run the ``marquee`` CLI in a separate process with ``home`` as MARQUEE_HOME."""
+    return subprocess.run([*MARQUEE, *args], env=_env(home), capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list[int]]]:
     d = tmp_path_factory.mktemp("clips")
@@ -31,13 +36,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
 
 def test_shots_prints_json_for_any_file(clips, tmp_path: Path):
     video, cuts = clips["north"]
-    proc = subprocess.run(
-        [*MARQUEE, "shots", str(video), "--format", "json"],
-        env=_env(tmp_path / "home"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = marquee("shots", str(video), "--format", "json", home=tmp_path / "home")
     assert proc.returncode == 0, proc.stderr
     shots = json.loads(proc.stdout)
     keys = {"shot_id", "start_frame", "end_frame", "start_s", "end_s", "transition", "confidence"}
@@ -65,19 +64,8 @@ def test_two_titles_run_at_once_in_separate_processes(clips, tmp_path: Path):
     for p, out in zip(procs, outs, strict=True):
         assert p.returncode == 0, out
     assert "report:" in outs[0] and "index.html" in outs[0]
-    proc = subprocess.run(
-        [
-            *MARQUEE,
-            "sql",
-            "SELECT title_id, count(*) AS shots FROM shots GROUP BY 1 ORDER BY 1",
-            "--format",
-            "json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    query = "SELECT title_id, count(*) AS shots FROM shots GROUP BY 1 ORDER BY 1"
+    proc = marquee("sql", query, "--format", "json", home=tmp_path / "home", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [{"title_id": "north", "shots": 3}, {"title_id": "south", "shots": 2}]
     report = tmp_path / "home" / "lake" / "reports" / "north"
@@ -87,9 +75,7 @@ def test_two_titles_run_at_once_in_separate_processes(clips, tmp_path: Path):
 def test_run_on_a_bad_file_names_the_file_and_the_reason(tmp_path: Path):
     bad = tmp_path / "notes.mp4"
     bad.write_text("this is not a video\n")
-    proc = subprocess.run(
-        [*MARQUEE, "run", str(bad)], env=_env(tmp_path / "home"), capture_output=True, text=True, timeout=300
-    )
+    proc = marquee("run", str(bad), home=tmp_path / "home")
     assert proc.returncode != 0
     assert "notes" in proc.stderr and "not a readable media file" in proc.stderr
 
@@ -99,13 +85,7 @@ HAMILTON = Path(__file__).resolve().parents[2] / "shared" / "media" / "clips" / 
 
 @pytest.mark.skipif(not HAMILTON.is_file(), reason="../shared/media is absent")
 def test_characters_prints_json_for_any_file(tmp_path: Path):
-    proc = subprocess.run(
-        [*MARQUEE, "characters", str(HAMILTON), "--format", "json"],
-        env=_env(tmp_path / "home"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = marquee("characters", str(HAMILTON), "--format", "json", home=tmp_path / "home")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["characters"] and {"character_id", "screen_time_s", "n_faces", "n_tracks"} <= set(
