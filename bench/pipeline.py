@@ -1,10 +1,12 @@
-"""Whole-title cost of title + shots + keyframes against plain decode of the same file, in one run.
+"""Whole-title cost of ``marquee run`` (every asset) against plain decode of the same file, in one run.
 
 Makes (or reuses) a 720p "film" of at least 3 minutes edited from real footage with
 ``marquee.synth.edits``, then measures, each in a fresh subprocess so peak memory is its own:
 - plain PyAV decode of every frame (threaded, no conversion): the floor any pipeline pays;
-- ``marquee run`` on the same file (ingest + title + shots + keyframes through Dagster in-process).
-Reports wall time, frames/s, realtime factor and peak RSS, and the ratios to plain decode.
+- ``marquee run`` on the same file (ingest and every asset through Dagster in-process).
+Reports wall time, frames/s, realtime factor and peak RSS, and the ratios to plain decode; then, from
+the run's Dagster records, the time of each step and the characters stages (faces, embeddings,
+clusters, graph) as keyframes/s and as a share of the whole run.
 
     .venv/bin/python bench/pipeline.py [--minutes 3.5] [--out bench/results/pipeline.json]
 """
@@ -59,6 +61,37 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     return wall, max(peak, before) * 1024, proc.stdout
 
 
+CHARACTER_STEPS = ("faces", "face_embeddings", "face_clusters", "character_graph")
+
+
+def step_seconds(home: Path) -> dict:
+    """Seconds per step of the (only) run in ``home``'s Dagster instance, and the faces metadata."""
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    from dagster import AssetKey, DagsterInstance
+
+    instance = DagsterInstance.get()
+    runs = instance.get_runs(limit=1)
+    if not runs:
+        raise SystemExit(f"no Dagster run recorded under {home}")
+    stats = instance.get_run_step_stats(runs[0].run_id)
+    steps = {s.step_key: round(s.end_time - s.start_time, 2) for s in stats if s.end_time and s.start_time}
+    faces = instance.get_latest_materialization_event(AssetKey("faces"))
+    meta = faces.asset_materialization.metadata if faces and faces.asset_materialization else {}
+    values = {k: getattr(v, "value", v) for k, v in meta.items()}
+    return {"steps": steps, "faces": {k: values.get(k) for k in ("n_keyframes", "n_faces", "n_tracks")}}
+
+
+def characters_share(steps: dict, run_wall: float) -> dict:
+    seconds = sum(steps["steps"].get(k, 0.0) for k in CHARACTER_STEPS)
+    n = steps["faces"].get("n_keyframes") or 0
+    return {
+        **steps["faces"],
+        "seconds": round(seconds, 2),
+        "keyframes_per_s": round(n / seconds, 2) if seconds else None,
+        "share_of_run_wall": round(seconds / run_wall, 3),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=3.5)
@@ -82,6 +115,7 @@ def main() -> int:
             [sys.executable, "-m", "marquee.orchestration.cli", "run", str(video), "--title", "bench-film"],
             env_run,
         )
+        steps = step_seconds(Path(home))
     result = {
         "video": str(video),
         "resolution": f"{info.width}x{info.height}",
@@ -98,10 +132,13 @@ def main() -> int:
             "frames_per_s": round(info.frame_count / run_wall, 1),
             "realtime_factor": round(info.duration_s / run_wall, 2),
         },
+        "steps_s": steps["steps"],
+        "characters": characters_share(steps, run_wall),
         "ratio_wall_vs_decode": round(run_wall / decode_wall, 2),
         "ratio_peak_rss_vs_decode": round(run_rss / decode_rss, 2),
         "note": "marquee_run includes interpreter start, Dagster in-process run, ingest copy, probe, content "
-        "hash, one decode pass with shot detection and keyframe spooling, and table/image writes.",
+        "hash, one decode pass with shot detection and keyframe spooling, the characters stages, the report "
+        "and table/image writes. steps_s are Dagster's step durations.",
         "frames_in_file": int(frames),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -9,10 +9,10 @@ import pytest
 from dagster import AssetKey, DagsterInstance, build_sensor_context
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
+from runs import run_title
 from videos import write_video
 
 from marquee.orchestration.definitions import build_definitions
-from marquee.orchestration.partitions import register_titles
 from marquee.orchestration.sensors import incoming_titles_sensor
 from marquee.resources.lake import LakeResource
 from marquee.resources.settings import Settings
@@ -41,17 +41,6 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, li
         p = d / f"{name}.mp4"
         out[name] = (p, write_video(p, lengths, seed=seed))
     return out
-
-
-def run_title(defs, instance, title_id: str, selection: list[AssetKey] | None = None):
-    register_titles(instance, [title_id])
-    if selection is None:
-        job = defs.resolve_job_def("marquee_title_job")
-        return job.execute_in_process(partition_key=title_id, instance=instance, raise_on_error=False)
-    job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(
-        partition_key=title_id, instance=instance, asset_selection=selection, raise_on_error=False
-    )
 
 
 def test_title_shots_keyframes_for_two_titles(env, videos):

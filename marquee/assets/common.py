@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
-from dagster import Backoff, DataVersion, Failure, MetadataValue, RetryPolicy
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    Backoff,
+    DataVersion,
+    Failure,
+    MetadataValue,
+    RetryPolicy,
+)
 
 from marquee.ops.errors import MarqueeError
+from marquee.resources.storage import ObjectStore
 
 #: Transient failures (object storage hiccups) are retried; bad input fails at once
 #: (``bad_input_fails_fast``).
@@ -28,6 +41,11 @@ def bad_input_fails_fast() -> Iterator[None]:
         yield
     except MarqueeError as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
+
+
+def short_hash(config: object) -> str:
+    """Eight hex digits identifying a JSON-able configuration (for code versions)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def table_data_version(table: pa.Table, *extra: object) -> DataVersion:
@@ -58,3 +76,31 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3f}"
     return str(v).replace("|", "\\|")
+
+
+def new_media_version() -> str:
+    """A fresh, sortable name for a version of an asset's media (``v<UTC time>-<random>``)."""
+    return f"v{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+
+
+def drop_other_media_versions(store: ObjectStore, base: str, keep: str) -> None:
+    """Delete every version under ``base`` but ``keep``.
+
+    Media go to a fresh versioned prefix, the table that points at them is written atomically, and
+    only then are older versions removed: a crash at any point leaves a table whose media exist.
+    """
+    depth = base.count("/") + 1
+    versions = {k.split("/")[depth] for k in store.list(base) if k.count("/") > depth}
+    for old in versions - {keep}:
+        store.delete_prefix(f"{base}/{old}")
+
+
+def check_result(asset: str | AssetKey, check: str, problems: list[str]) -> AssetCheckResult:
+    """An ERROR-severity check result that passes when ``problems`` is empty (first 20 listed)."""
+    return AssetCheckResult(
+        asset_key=asset,
+        check_name=check,
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"problems": MetadataValue.json(problems[:20])},
+    )

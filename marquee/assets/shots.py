@@ -10,13 +10,10 @@ everything downstream stale for every title.
 import hashlib
 import json
 import time
-import uuid
 from collections import Counter
 
 import pyarrow as pa
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -27,7 +24,15 @@ from dagster import (
     multi_asset,
 )
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, table_data_version
+from marquee.assets.common import (
+    HEAVY_RETRY,
+    bad_input_fails_fast,
+    check_result,
+    drop_other_media_versions,
+    new_media_version,
+    preview,
+    table_data_version,
+)
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
 from marquee.ops.keyframes import KeyframePolicy, KeyframeSpool, select_keyframes
@@ -192,13 +197,7 @@ def _emit_shots(
         },
         data_version=table_data_version(table),
     )
-    yield AssetCheckResult(
-        asset_key=SHOTS,
-        check_name=SHOTS_CHECK,
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"problems": MetadataValue.json(problems[:20])},
-    )
+    yield check_result(SHOTS, SHOTS_CHECK, problems)
 
 
 def _emit_keyframes(
@@ -211,9 +210,7 @@ def _emit_keyframes(
 ):
     store = lake.store()
     chosen = select_keyframes(scan.candidates, scan.shots, scan.transitions, fps, policy)
-    # Images go to a fresh versioned prefix; the table (written atomically) switches to it; only then
-    # are older versions removed. A crash at any point leaves a table that points at existing images.
-    version = f"v{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    version = new_media_version()
     base = f"media/keyframes/{title_id}"
     prefix = f"{base}/{version}"
     rows = []
@@ -237,8 +234,7 @@ def _emit_keyframes(
         )
     table = pa.Table.from_pylist(rows, schema=KEYFRAMES_SCHEMA)
     lake.warehouse().write_table("keyframes", title_id, table)
-    for old in {k.split("/")[3] for k in store.list(base) if k.count("/") >= 4} - {version}:
-        store.delete_prefix(f"{base}/{old}")
+    drop_other_media_versions(store, base, version)
     problems = keyframe_problems(rows, [s.shot_id for s in scan.shots], store.exists)
     per_shot = len(rows) / max(1, len(scan.shots))
     yield MaterializeResult(
@@ -252,13 +248,7 @@ def _emit_keyframes(
         },
         data_version=table_data_version(table.drop_columns(["image_key"])),
     )
-    yield AssetCheckResult(
-        asset_key=KEYFRAMES,
-        check_name=KEYFRAMES_CHECK,
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"problems": MetadataValue.json(problems[:20])},
-    )
+    yield check_result(KEYFRAMES, KEYFRAMES_CHECK, problems)
 
 
 def _transitions_from_table(table: pa.Table) -> list[Transition]:

@@ -84,8 +84,10 @@ def title_report_html(
     n_keyframes: int,
     sheet_names: Sequence[str],
     timeline_name: str,
+    characters_html: str = "",
 ) -> str:
-    """A self-contained page (images referenced relatively, next to it in object storage)."""
+    """A self-contained page (images referenced relatively, next to it in object storage);
+    ``characters_html`` is the characters section (``characters_section``), when there is one."""
     kinds: dict[str, int] = {}
     for s in shots:
         kinds[s["transition"]] = kinds.get(s["transition"], 0) + 1
@@ -115,6 +117,7 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head><b
 median length {median:.2f} s;
 {n_keyframes} keyframes stored. Timeline (bar width = shot length): {legend}</p>
 <p><img src="{e(timeline_name)}" style="max-width:100%"></p>
+{characters_html}
 <h2>Representative keyframe per shot</h2>
 {sheets}
 <h2>Shot table</h2>
@@ -123,3 +126,45 @@ median length {median:.2f} s;
 {rows}
 </table></body></html>
 """
+
+
+def characters_section(
+    characters: Sequence[dict],
+    nodes: Sequence[dict],
+    edges: Sequence[dict],
+    face_names: dict[int, str],
+    graph_name: str | None,
+) -> str:
+    """HTML for the characters: the graph picture, then a row per character (face, screen time,
+    faces, tracks, first appearance, centrality) and the co-occurrence edges."""
+    e = html.escape
+    node = {n["character_id"]: n for n in nodes}
+    main = [c for c in characters if not c["background"]]
+    background = len(characters) - len(main)
+    rows = []
+    for c in main:
+        n = node.get(c["character_id"], {})
+        face = face_names.get(c["character_id"])
+        img = f'<img src="{e(face)}" width="80" height="80">' if face else ""
+        rows.append(
+            f"<tr><td>{img}</td><td>#{c['character_id']}</td><td>{n.get('prominence_rank', '')}</td>"
+            f"<td>{c['screen_time_s']:.1f}</td><td>{100 * c['screen_time_share']:.1f}%</td>"
+            f"<td>{c['n_faces']}</td><td>{c['n_tracks']}</td><td>{c['first_appearance_s']:.1f}</td>"
+            f"<td>{n.get('degree', 0):.2f}</td><td>{n.get('eigenvector', 0):.2f}</td></tr>"
+        )
+    edge_rows = "".join(
+        f"<tr><td>#{x['a']} – #{x['b']}</td><td>{x['shots']}</td><td>{x['frames']}</td></tr>" for x in edges
+    )
+    graph = f'<p><img src="{e(graph_name)}" style="max-width:100%"></p>' if graph_name else ""
+    if not main:
+        return f"<h2>Characters</h2><p>No characters found ({background} background clusters).</p>"
+    return f"""<h2>Characters</h2>
+<p>{len(main)} characters, {background} background clusters (seen too briefly to count).
+Screen time is the time a character's face is on screen, measured on keyframes.</p>
+{graph}
+<table><tr><th>face</th><th>character</th><th>prominence</th><th>screen time s</th><th>share</th>
+<th>faces</th><th>tracks</th><th>first seen s</th><th>degree</th><th>eigenvector</th></tr>
+{"".join(rows)}
+</table>
+<h3>Who appears with whom</h3>
+<table><tr><th>pair</th><th>shared shots</th><th>shared keyframes</th></tr>{edge_rows}</table>"""

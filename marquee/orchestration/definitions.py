@@ -4,6 +4,9 @@ Configuration that changes results is read here, at load time, and baked into as
 so that changing it (e.g. ``MARQUEE_SHOT_DETECTOR=transnetv2``) marks the affected assets stale (and,
 through ``lineage.py``, everything downstream of them):
 - ``MARQUEE_SHOT_DETECTOR``: ``hybrid`` (default), ``fast`` or ``transnetv2``.
+- ``MARQUEE_FACE_DETECTOR``: ``mtcnn`` (default) or ``blazeface`` (needs mediapipe).
+- ``MARQUEE_FACE_EMBEDDER``: ``dlib`` (default) or ``facenet`` (weights in the model store:
+  ``models/facenet/20180402-114759-vggface2.pt`` under the object storage root).
 Storage locations come from ``marquee.resources.settings`` (``MARQUEE_HOME``, ``MARQUEE_STORAGE``, ...).
 """
 
@@ -13,23 +16,46 @@ import os
 
 from dagster import Definitions
 
+from marquee.assets.character_graph import character_graph
+from marquee.assets.face_clusters import build_face_clusters_asset
+from marquee.assets.face_embeddings import build_face_embeddings_asset
+from marquee.assets.faces import build_faces_asset
 from marquee.assets.report import report
 from marquee.assets.shots import build_shots_assets
 from marquee.assets.title import title
+from marquee.ops.faces.detect import DEFAULT_FACE_DETECTOR
+from marquee.ops.faces.embed import DEFAULT_FACE_EMBEDDER
 from marquee.ops.shots.registry import DEFAULT_DETECTOR
-from marquee.orchestration.jobs import shots_refresh_job, title_job
+from marquee.orchestration.jobs import characters_refresh_job, shots_refresh_job, title_job
 from marquee.orchestration.lineage import with_upstream_code_versions
 from marquee.orchestration.sensors import incoming_titles_sensor
 from marquee.resources.lake import LakeResource
 from marquee.resources.settings import Settings
 
 
-def build_definitions(settings: Settings | None = None, *, shot_detector: str | None = None) -> Definitions:
+def build_definitions(
+    settings: Settings | None = None,
+    *,
+    shot_detector: str | None = None,
+    face_detector: str | None = None,
+    face_embedder: str | None = None,
+) -> Definitions:
     settings = settings or Settings.from_env()
     detector = shot_detector or os.environ.get("MARQUEE_SHOT_DETECTOR") or DEFAULT_DETECTOR
+    faces_with = face_detector or os.environ.get("MARQUEE_FACE_DETECTOR") or DEFAULT_FACE_DETECTOR
+    embed_with = face_embedder or os.environ.get("MARQUEE_FACE_EMBEDDER") or DEFAULT_FACE_EMBEDDER
+    assets = [
+        title,
+        build_shots_assets(detector),
+        build_faces_asset(faces_with),
+        build_face_embeddings_asset(embed_with),
+        build_face_clusters_asset(embed_with),
+        character_graph,
+        report,
+    ]
     return Definitions(
-        assets=with_upstream_code_versions([title, build_shots_assets(detector), report]),
-        jobs=[title_job, shots_refresh_job],
+        assets=with_upstream_code_versions(assets),
+        jobs=[title_job, shots_refresh_job, characters_refresh_job],
         sensors=[incoming_titles_sensor],
         resources={"lake": LakeResource.from_settings(settings)},
     )

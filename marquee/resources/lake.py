@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
+from marquee.resources.models import ModelStore
 from marquee.resources.settings import Settings
 from marquee.resources.storage import ObjectStore
 from marquee.resources.titles import TitleRegistry
@@ -42,6 +43,10 @@ class LakeResource(ConfigurableResource):
 
     def titles(self) -> TitleRegistry:
         return TitleRegistry(self.store())
+
+    def models(self) -> ModelStore:
+        """Model checkpoints placed under ``models/`` in object storage, as local files."""
+        return ModelStore(self.store(), self.scratch() / "model-cache")
 
     def scratch(self) -> Path:
         p = Path(self.scratch_dir)

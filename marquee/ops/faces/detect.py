@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from marquee.ops.errors import ModelUnavailableError
-from marquee.ops.faces.types import FaceDetections
+from marquee.ops.faces.types import FaceDetections, spec_identity
 
 DEFAULT_FACE_DETECTOR = "mtcnn"
 
@@ -235,6 +235,16 @@ DETECTORS: dict[str, Callable[..., FaceDetector]] = {
     "mtcnn": MTCNNDetector,
     "blazeface": BlazeFaceDetector,
 }
+
+
+def detector_spec(name: str = DEFAULT_FACE_DETECTOR, **params: Any) -> str:
+    """``name@version`` plus a hash of the non-default parameters, without loading the model: what the
+    ``faces`` asset's code version records, so choosing another detector marks it stale."""
+    try:
+        cls = DETECTORS[name]
+    except KeyError:
+        raise ValueError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+    return spec_identity(cls, params)
 
 
 def make_face_detector(name: str = DEFAULT_FACE_DETECTOR, **params: Any) -> FaceDetector:

@@ -22,6 +22,7 @@ import numpy as np
 
 from marquee.ops.errors import ModelUnavailableError
 from marquee.ops.faces.quality import MIN_EMBED_SIZE, FaceCrop, FaceQuality
+from marquee.ops.faces.types import spec_identity
 
 DEFAULT_FACE_EMBEDDER = "dlib"
 
@@ -206,6 +207,20 @@ EMBEDDERS: dict[str, Callable[..., FaceEmbedder]] = {
     "dlib": DlibEmbedder,
     "facenet": FacenetEmbedder,
 }
+
+
+def embedder_spec(name: str = DEFAULT_FACE_EMBEDDER, **params: Any) -> str:
+    """``name@version`` plus a hash of the non-default parameters, without loading the model (see
+    ``detector_spec``)."""
+    return spec_identity(embedder_class(name), params)
+
+
+def embedder_class(name: str = DEFAULT_FACE_EMBEDDER) -> Any:
+    """The embedder class for ``name`` (its ``track_threshold`` and ``normalised`` drive clustering)."""
+    try:
+        return EMBEDDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown face embedder {name!r}; choose one of {', '.join(EMBEDDERS)}") from None
 
 
 def make_face_embedder(name: str = DEFAULT_FACE_EMBEDDER, **params: Any) -> FaceEmbedder:

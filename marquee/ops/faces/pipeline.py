@@ -179,9 +179,14 @@ class _Builder:
     """The streaming loop shared by ``characters_from_images`` and ``detect_and_track``."""
 
     def __init__(
-        self, detector: FaceDetector, embedder: FaceEmbedder | None, params: CharacterParams
+        self,
+        detector: FaceDetector,
+        embedder: FaceEmbedder | None,
+        params: CharacterParams,
+        on_faces: Callable[[KeyframeImage, list[FaceRecord]], None] | None = None,
     ) -> None:
         self.detector, self.embedder, self.params = detector, embedder, params
+        self.on_faces = on_faces
         self.tracker = FaceTracker(params.tracker)
         self.faces: list[FaceRecord] = []
         self.keyframes: list[tuple[int, float, int]] = []
@@ -201,6 +206,7 @@ class _Builder:
             if self.params.use_appearance and len(dets):
                 feats = np.stack([appearance_feature(kf.image, b) for b in dets.boxes])
             ids = self.tracker.update(kf.shot_id, dets.boxes, feats)
+            first = len(self.faces)
             for (box, score, marks), tid in zip(dets, ids, strict=True):
                 q = face_quality(kf.image, box, marks, score)
                 rec = FaceRecord(
@@ -225,6 +231,8 @@ class _Builder:
                 if best is None or q.score > best[0]:
                     self.track_thumbs[rec.track_id] = (q.score, face_thumbnail(kf.image, box))
             self.timings["track_s"] += time.perf_counter() - t0
+            if self.on_faces is not None:
+                self.on_faces(kf, self.faces[first:])
             self._embed(self.tracker.pop_finished())
 
     def _keep(self, rec: FaceRecord, q: FaceQuality, image: np.ndarray) -> None:
@@ -267,13 +275,15 @@ def detect_and_track(
     detector: FaceDetector,
     *,
     params: CharacterParams | None = None,
+    on_faces: Callable[[KeyframeImage, list[FaceRecord]], None] | None = None,
 ) -> tuple[list[FaceRecord], list[tuple[int, float, int]]]:
     """Faces of every keyframe with quality and track ids (no embeddings): the ``faces`` stage.
 
     Returns the faces and the ``(frame, time_s, shot_id)`` of every keyframe seen (screen time needs
-    the keyframes without faces too).
+    the keyframes without faces too). ``on_faces(keyframe, faces)`` is called once per keyframe while
+    its picture is still in memory (the asset stores face crops from it).
     """
-    b = _Builder(detector, None, params or CharacterParams())
+    b = _Builder(detector, None, params or CharacterParams(), on_faces)
     for batch in _batched(frames, b.params.batch_size):
         b.add(batch)
     b.tracker.close()

@@ -7,8 +7,11 @@ remember which column of an ``(N, 15)`` array holds the nose.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -161,3 +164,12 @@ class FaceRecord:
             "embed_reason": self.embed_reason,
             "character_id": self.character_id,
         }
+
+
+def spec_identity(model_class: Any, params: Mapping[str, Any]) -> str:
+    """``name@version`` of a model class, plus ``+<hash>`` of explicitly given parameters."""
+    spec = f"{model_class.name}@{model_class.version}"
+    if params:
+        blob = json.dumps(dict(params), sort_keys=True, default=str).encode()
+        spec += f"+{hashlib.sha256(blob).hexdigest()[:8]}"
+    return spec

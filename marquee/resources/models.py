@@ -1,0 +1,63 @@
+"""The model store: checkpoints that users place in object storage, made available as local files.
+
+Marquee never downloads weights from the internet at run time. Models that no package ships (for
+example FaceNet's VGGFace2 weights) are put by the user under ``models/`` in object storage
+(``$MARQUEE_HOME/lake/models/`` by default); on S3 they are fetched once into a local cache, since the
+libraries that load them want file paths.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from marquee.ops.errors import ModelUnavailableError
+from marquee.ops.faces.embed import FaceEmbedder, FacenetEmbedder, make_face_embedder
+from marquee.resources.storage import ObjectStore
+
+MODELS = "models"
+
+
+class ModelStore:
+    """``models/<name>/...`` in object storage, as a local folder tree."""
+
+    def __init__(self, store: ObjectStore, cache_dir: str | Path) -> None:
+        self.store = store
+        self.cache_dir = Path(cache_dir)
+
+    def url(self, name: str = "") -> str:
+        return self.store.url(f"{MODELS}/{name}".rstrip("/"))
+
+    def local_root(self, *names: str) -> Path:
+        """A local folder holding ``<name>/...`` for each of ``names`` (fetched from S3 when needed).
+
+        For local object storage this is the store's own ``models/`` folder (nothing is copied). A
+        model missing from the store is simply absent here; the loader then says where to put it.
+        """
+        if self.store.is_local:
+            return Path(self.store.path(MODELS))
+        root = self.cache_dir / MODELS
+        for name in names:
+            for key in self.store.list(f"{MODELS}/{name}"):
+                target = root / key.removeprefix(f"{MODELS}/")
+                if not target.is_file() or target.stat().st_size != self.store.size(key):
+                    # Fetched under a unique name and moved into place: a concurrent run never
+                    # loads a half-written checkpoint.
+                    part = self.store.get_file(key, target.with_name(f".{target.name}.{uuid.uuid4().hex}"))
+                    os.replace(part, target)
+        return root
+
+    def face_embedder(self, name: str, **params: Any) -> FaceEmbedder:
+        """A face embedder by name; those whose weights live in the model store get its folder."""
+        if name != "facenet":
+            return make_face_embedder(name, **params)
+        root = self.local_root("facenet")
+        if not FacenetEmbedder.weights_path(root).is_file():  # name the object-storage place, not a cache
+            raise ModelUnavailableError(
+                f"FaceNet weights not found in the model store: put {FacenetEmbedder.WEIGHTS_FILE} "
+                f"(facenet-pytorch release v2.2.9) at {self.url('facenet/' + FacenetEmbedder.WEIGHTS_FILE)}, "
+                f"or use the 'dlib' embedder (MARQUEE_FACE_EMBEDDER=dlib)"
+            )
+        return make_face_embedder(name, model_store=root, **params)
