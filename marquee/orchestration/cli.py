@@ -143,6 +143,13 @@ def _summarise(lake: Any, tid: str) -> None:
         kinds[s["transition"]] = kinds.get(s["transition"], 0) + 1
     print(f"  shots:     {len(shots)} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))})")
     print(f"  keyframes: {len(kf)} images under {store.url(f'media/keyframes/{tid}')}")
+    if wh.has_table("characters", tid):
+        n_faces = wh.read_table("faces", tid).num_rows
+        chars = [c for c in wh.read_table("characters", tid).to_pylist() if not c["background"]]
+        times = ", ".join(f"#{c['character_id']} {c['screen_time_s']:.1f}s" for c in chars[:6])
+        more = ", ..." if len(chars) > 6 else ""
+        print(f"  faces:     {n_faces} faces; {len(chars)} characters by screen time: {times}{more}")
+        print(f"  graph:     {store.url(f'media/graphs/{tid}/graph.png')}")
     print(f"  tables:    {store.url('tables')}  (catalog {lake.catalog_path})")
     print(f"  report:    {store.url(f'reports/{tid}/index.html')}")
     print(f"  query:     marquee sql \"SELECT * FROM shots WHERE title_id = '{tid}'\"")
@@ -298,7 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("characters", help="print the characters, faces and co-occurrences of any video file")
     s.add_argument("video")
     s.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    s.add_argument("--shot-detector", default="fast", help="shot detector for the one decode pass")
+    s.add_argument(
+        "--shot-detector", default=None, help="shot detector for the one decode pass (default: the assets')"
+    )
     s.set_defaults(func=cmd_characters)
 
     s = sub.add_parser("titles", help="list ingested titles and those waiting in incoming/")

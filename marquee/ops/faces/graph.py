@@ -130,33 +130,25 @@ def draw_graph_png(
             canvas, "no characters", (w // 2 - 90, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (80, 80, 80), 2
         )
         return _png(canvas)
-    if len(nodes) == 1:
-        pos = {nodes[0]: np.zeros(2)}
-    else:
-        weighted = nx.Graph()
-        weighted.add_nodes_from(nodes)
-        weighted.add_edges_from(
-            (a, b, {"weight": 1.0 + math.log1p(d["shots"])}) for a, b, d in g.edges(data=True)
-        )
-        pos = nx.spring_layout(weighted, seed=seed, weight="weight", k=1.6 / math.sqrt(len(nodes)))
+    pos = _layout(g, nodes, seed)
+    # One scale for both axes (a circle stays round), the drawing centred below the title.
     xy = np.array([pos[v] for v in nodes], np.float64)
-    lo, hi = xy.min(0), xy.max(0)
-    span = np.where(hi - lo > 1e-9, hi - lo, 1.0)
+    centre = (xy.min(0) + xy.max(0)) / 2
+    half = float(np.max(xy.max(0) - xy.min(0))) / 2 or 1.0
     margin = 110
+    scale = min(w - 2 * margin, h - 2 * margin - 20) / 2 / half
     px = {
-        v: (
-            int(margin + (pos[v][0] - lo[0]) / span[0] * (w - 2 * margin)) if len(nodes) > 1 else w // 2,
-            int(margin + 20 + (pos[v][1] - lo[1]) / span[1] * (h - 2 * margin - 20))
-            if len(nodes) > 1
-            else h // 2,
-        )
+        v: (int(w / 2 + (pos[v][0] - centre[0]) * scale), int(h / 2 + 10 + (pos[v][1] - centre[1]) * scale))
         for v in nodes
     }
     top_shots = max((d["shots"] for _, _, d in g.edges(data=True)), default=1) or 1
     for a, b, d in g.edges(data=True):
         thick = 1 + round(9 * d["shots"] / top_shots)
         cv2.line(canvas, px[a], px[b], (150, 120, 90), thick, cv2.LINE_AA)
-        mx, my = (px[a][0] + px[b][0]) // 2, (px[a][1] + px[b][1]) // 2
+        # Labels sit a third of the way from the lower id, so crossing edges keep theirs apart.
+        lo_v, hi_v = (a, b) if a < b else (b, a)
+        mx = int(px[lo_v][0] + 0.36 * (px[hi_v][0] - px[lo_v][0]))
+        my = int(px[lo_v][1] + 0.36 * (px[hi_v][1] - px[lo_v][1]))
         label = f"{d['shots']} sh / {d['frames']} kf"
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
         cv2.rectangle(
@@ -181,11 +173,15 @@ def draw_graph_png(
             region[:] = (t * m + region * (1 - m)).astype(np.uint8)
         cv2.circle(canvas, (cx, cy), d // 2, (60, 60, 60), 2, cv2.LINE_AA)
         label = f"#{v}  {g.nodes[v].get('screen_time_s', 0):.1f} s"
-        (tw, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 2)
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 2)
+        ty = cy + d // 2 + 20
+        cv2.rectangle(
+            canvas, (cx - tw // 2 - 3, ty - th - 4), (cx + tw // 2 + 3, ty + 5), (250, 250, 250), -1
+        )
         cv2.putText(
             canvas,
             label,
-            (cx - tw // 2, cy + d // 2 + 20),
+            (cx - tw // 2, ty),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.55,
             (20, 20, 20),
@@ -193,6 +189,24 @@ def draw_graph_png(
             cv2.LINE_AA,
         )
     return _png(canvas)
+
+
+def _layout(g: nx.Graph, nodes: list[int], seed: int) -> dict[int, np.ndarray]:
+    """Node positions: a circle for a cast of up to 12 (most prominent at the top, then clockwise by
+    screen time), which never piles nodes up or throws an isolated one into a corner; a spring layout
+    for bigger graphs."""
+    if len(nodes) == 1:
+        return {nodes[0]: np.zeros(2)}
+    if len(nodes) <= 12:
+        order = sorted(nodes, key=lambda v: (-float(g.nodes[v].get("screen_time_s", 0.0)), v))
+        step = 2 * math.pi / len(order)
+        return {v: np.array([math.sin(i * step), -math.cos(i * step)]) for i, v in enumerate(order)}
+    weighted = nx.Graph()
+    weighted.add_nodes_from(nodes)
+    weighted.add_edges_from(
+        (a, b, {"weight": 1.0 + math.log1p(d["shots"])}) for a, b, d in g.edges(data=True)
+    )
+    return nx.spring_layout(weighted, seed=seed, weight="weight", k=1.6 / math.sqrt(len(nodes)))
 
 
 def _png(bgr: np.ndarray) -> bytes:

@@ -428,18 +428,21 @@ class VideoKeyframes:
 
 @contextmanager
 def video_keyframes(
-    path: str | Path, *, sample_every_s: float = 1.0, shot_detector: str = "fast"
+    path: str | Path, *, sample_every_s: float | None = None, shot_detector: str | None = None
 ) -> Iterator[VideoKeyframes]:
     """One decode pass over ``path`` (shots + keyframe candidates), then the keyframe choice: a few
     sharp frames per shot plus one per ``sample_every_s`` inside long shots. The spooled JPEGs are
     removed when the context exits."""
     from marquee.ops.keyframes import KeyframePolicy, KeyframeSpool, select_keyframes
     from marquee.ops.scan import scan_video
-    from marquee.ops.shots.registry import make_detector
+    from marquee.ops.shots.registry import DEFAULT_DETECTOR, make_detector
     from marquee.ops.video import probe_video
 
     info = probe_video(path)
-    policy = KeyframePolicy(sample_every_s=sample_every_s)
+    # The defaults are the Dagster assets' (keyframes policy, shot detector), so that the plain-file
+    # CLI and the assets find the same characters.
+    policy = KeyframePolicy() if sample_every_s is None else KeyframePolicy(sample_every_s=sample_every_s)
+    shot_detector = shot_detector or DEFAULT_DETECTOR
     spool = KeyframeSpool(policy, rotation=info.rotation)
     try:
         scan = scan_video(
@@ -466,8 +469,8 @@ def characters_for_video(
     detector: FaceDetector | None = None,
     embedder: FaceEmbedder | None = None,
     params: CharacterParams | None = None,
-    sample_every_s: float = 1.0,
-    shot_detector: str = "fast",
+    sample_every_s: float | None = None,
+    shot_detector: str | None = None,
 ) -> dict[str, Any]:
     """``marquee characters VIDEO --format json``: one decode pass (shots + keyframe candidates), then
     the characters from the keyframes. Boxes are in source-video pixels.
