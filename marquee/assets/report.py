@@ -89,8 +89,9 @@ def _characters(store: ObjectStore, wh: Warehouse, title_id: str, prefix: str) -
     if not wh.has_table("characters", title_id):
         return "", []
     characters = wh.read_table("characters", title_id).sort_by("character_id").to_pylist()
-    nodes = wh.read_table("character_nodes", title_id).to_pylist()
-    edges = wh.read_table("character_edges", title_id).to_pylist()
+    have_graph = wh.has_table("character_nodes", title_id) and wh.has_table("character_edges", title_id)
+    nodes = wh.read_table("character_nodes", title_id).to_pylist() if have_graph else []
+    edges = wh.read_table("character_edges", title_id).to_pylist() if have_graph else []
     files: list[str] = []
     faces: dict[int, str] = {}
     for c in characters:

@@ -156,6 +156,11 @@ def characters_section(
         f"<tr><td>#{x['a']} – #{x['b']}</td><td>{x['shots']}</td><td>{x['frames']}</td></tr>" for x in edges
     )
     graph = f'<p><img src="{e(graph_name)}" style="max-width:100%"></p>' if graph_name else ""
+    together = (
+        f"<table><tr><th>pair</th><th>shared shots</th><th>shared keyframes</th></tr>{edge_rows}</table>"
+        if edges
+        else "<p>No two characters share a shot.</p>"
+    )
     if not main:
         return f"<h2>Characters</h2><p>No characters found ({background} background clusters).</p>"
     return f"""<h2>Characters</h2>
@@ -167,4 +172,4 @@ Screen time is the time a character's face is on screen, measured on keyframes.<
 {"".join(rows)}
 </table>
 <h3>Who appears with whom</h3>
-<table><tr><th>pair</th><th>shared shots</th><th>shared keyframes</th></tr>{edge_rows}</table>"""
+{together}"""
