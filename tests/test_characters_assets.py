@@ -103,8 +103,8 @@ def test_graph_picture_and_report_section(materialised):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<graphml" in store.read_bytes("media/graphs/chars/graph.graphml")
     page = store.read_bytes("reports/chars/index.html").decode()
-    assert "<h2>Characters</h2>" in page and "characters.png" in page
-    assert store.exists("reports/chars/character-0000.jpg")
+    assert "<h2>Characters</h2>" in page and "data:image/jpeg;base64," in page
+    assert store.list("reports/chars") == ["reports/chars/index.html"]  # self-contained: pictures inlined
 
 
 def test_recluster_alone_leaves_faces_untouched(materialised):
@@ -142,9 +142,23 @@ def test_face_model_change_marks_characters_stale_not_shots(tmp_path, monkeypatc
     other_embedder = _versions(build_definitions(Settings.from_env(), face_embedder="facenet"))
     other_detector = _versions(build_definitions(Settings.from_env(), face_detector="blazeface"))
     changed = {k for k in base if base[k] != other_embedder[k]}
-    assert changed == {"face_embeddings", "face_clusters", "character_graph", "report"}
+    assert changed == {
+        "face_embeddings",
+        "face_clusters",
+        "character_graph",
+        "thumbnail_candidates",
+        "report",
+    }
     changed = {k for k in base if base[k] != other_detector[k]}
-    assert changed == {"faces", "face_embeddings", "face_clusters", "character_graph", "report"}
+    assert changed == {
+        "faces",
+        "face_embeddings",
+        "face_clusters",
+        "character_graph",
+        "expression_scores",
+        "thumbnail_candidates",
+        "report",
+    }
 
 
 def _versions(defs) -> dict[str, str | None]:

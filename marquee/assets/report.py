@@ -14,11 +14,14 @@ from marquee.assets.partitions import titles_partitions
 from marquee.ops.report import (
     TRANSITION_COLOURS,
     Tile,
+    candidates_section,
     characters_section,
     contact_sheets,
+    data_uri,
     shot_timeline,
     title_report_html,
 )
+from marquee.ops.thumbnails.crops import ASPECTS
 from marquee.resources.lake import LakeResource
 from marquee.resources.storage import ObjectStore
 from marquee.resources.warehouse import Warehouse
@@ -29,13 +32,20 @@ def report_prefix(title_id: str) -> str:
 
 
 @asset(
-    deps=[AssetKey("title"), AssetKey("shots"), AssetKey("keyframes"), AssetKey("character_graph")],
+    deps=[
+        AssetKey("title"),
+        AssetKey("shots"),
+        AssetKey("keyframes"),
+        AssetKey("character_graph"),
+        AssetKey("thumbnail_candidates"),
+    ],
     partitions_def=titles_partitions,
-    code_version="report-2",
+    code_version="report-3",
     group_name="report",
     kinds={"html"},
-    description="A page per title to judge results by eye: shot timeline, characters with their faces, "
-    "screen time and graph, one keyframe per shot, shot table.",
+    description="A self-contained page per title (pictures inlined) to judge results by eye: ranked "
+    "thumbnail candidates with their crops, characters with their faces, screen time and graph, shot "
+    "timeline, one keyframe per shot, shot table.",
 )
 def report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     title_id = context.partition_key
@@ -58,20 +68,23 @@ def report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeRes
         for sid, k in sorted(best.items())
         if sid in by_id
     ]
-    prefix = report_prefix(title_id)
-    pages = contact_sheets(tiles)
-    sheet_names = [f"keyframes-{i + 1:03d}.png" for i in range(len(pages))]
-    for name, png in zip(sheet_names, pages, strict=True):
-        store.write_bytes(f"{prefix}/{name}", png)
-    store.write_bytes(f"{prefix}/timeline.png", shot_timeline(shots, float(info["duration_s"])))
-    section, character_files = _characters(store, wh, title_id, prefix)
+    pages = contact_sheets(tiles, fmt="JPEG")
+    sheets = [data_uri(p, "image/jpeg") for p in pages]
+    timeline = data_uri(shot_timeline(shots, float(info["duration_s"])), "image/png")
     page = title_report_html(
-        title_id, info, shots, keyframes.num_rows, sheet_names, "timeline.png", characters_html=section
+        title_id,
+        info,
+        shots,
+        keyframes.num_rows,
+        sheets,
+        timeline,
+        characters_html=_characters(store, wh, title_id),
+        candidates_html=_candidates(store, wh, title_id),
     )
+    prefix = report_prefix(title_id)
     store.write_bytes(f"{prefix}/index.html", page.encode())
-    keep = {*sheet_names, *character_files, "timeline.png", "index.html"}
-    for key in store.list(prefix):
-        if key.rsplit("/", 1)[-1] not in keep:  # sheets of an earlier, longer version
+    for key in store.list(prefix):  # pictures that earlier versions kept beside the page
+        if key != f"{prefix}/index.html":
             store.delete(key)
     url = store.url(f"{prefix}/index.html")
     context.log.info(f"{title_id}: report at {url}")
@@ -80,33 +93,47 @@ def report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeRes
             "report": MetadataValue.url(url) if "://" in url else MetadataValue.path(url),
             "contact_sheets": len(pages),
             "tiles": len(tiles),
+            "bytes": len(page),
         }
     )
 
 
-def _characters(store: ObjectStore, wh: Warehouse, title_id: str, prefix: str) -> tuple[str, list[str]]:
-    """The characters section and the pictures it copied next to the page (none without characters)."""
+def _image(store: ObjectStore, key: str | None, max_side: int = 640) -> str:
+    """A stored picture as a JPEG data URI, shrunk to ``max_side`` (empty when missing)."""
+    if not key or not store.exists(key):
+        return ""
+    img = Image.open(io.BytesIO(store.read_bytes(key))).convert("RGB")
+    img.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    return data_uri(buf.getvalue(), "image/jpeg")
+
+
+def _characters(store: ObjectStore, wh: Warehouse, title_id: str) -> str:
+    """The characters section (empty before the characters assets ran)."""
     if not wh.has_table("characters", title_id):
-        return "", []
+        return ""
     characters = wh.read_table("characters", title_id).sort_by("character_id").to_pylist()
     have_graph = wh.has_table("character_nodes", title_id) and wh.has_table("character_edges", title_id)
     nodes = wh.read_table("character_nodes", title_id).to_pylist() if have_graph else []
     edges = wh.read_table("character_edges", title_id).to_pylist() if have_graph else []
-    files: list[str] = []
-    faces: dict[int, str] = {}
-    for c in characters:
-        if not c["background"] and c["face_key"] and store.exists(c["face_key"]):
-            name = f"character-{c['character_id']:04d}.jpg"
-            store.write_bytes(f"{prefix}/{name}", store.read_bytes(c["face_key"]))
-            faces[c["character_id"]] = name
-            files.append(name)
+    faces = {c["character_id"]: _image(store, c["face_key"], 160) for c in characters if not c["background"]}
     graph_png, _ = graph_keys(title_id)
-    graph_name = None
-    if store.exists(graph_png):
-        graph_name = "characters.png"
-        store.write_bytes(f"{prefix}/{graph_name}", store.read_bytes(graph_png))
-        files.append(graph_name)
-    return characters_section(characters, nodes, edges, faces, graph_name), files
+    graph = _image(store, graph_png, 960) or None
+    return characters_section(characters, nodes, edges, faces, graph)
+
+
+def _candidates(store: ObjectStore, wh: Warehouse, title_id: str) -> str:
+    """The thumbnail candidates section (empty before that asset ran)."""
+    if not wh.has_table("thumbnail_candidates", title_id):
+        return ""
+    rows = wh.read_table("thumbnail_candidates", title_id).sort_by("rank").to_pylist()
+    images = {}
+    for r in rows:
+        for a in ASPECTS:
+            key = r.get(f"logo_{a}_key") or r[f"crop_{a}_key"]
+            images[key] = _image(store, key, 360)
+    return candidates_section(rows, images, list(ASPECTS))
 
 
 def _loader(store: ObjectStore, key: str):

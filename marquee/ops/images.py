@@ -27,3 +27,11 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
         raise ValueError("JPEG encoding failed")
     return buf.tobytes()
+
+
+def decode_rgba(data: bytes, name: str = "image") -> np.ndarray:
+    """RGBA uint8 array of a picture with an alpha channel (a logo); ValueError when it has none."""
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None or img.ndim != 3 or img.shape[2] != 4:
+        raise ValueError(f"{name}: not a picture with an alpha channel (use a PNG with transparency)")
+    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)

@@ -8,6 +8,7 @@ Pages are bounded: a two-hour film with 2,000 shots gets 20 sheets of 100 tiles,
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 from collections.abc import Callable, Sequence
@@ -32,17 +33,22 @@ class Tile:
     colour: tuple[int, int, int] = (255, 255, 255)
 
 
+def data_uri(data: bytes, mime: str) -> str:
+    """``data:`` URI of a picture, so the page carries its images and opens anywhere on its own."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
 def contact_sheets(
-    tiles: Sequence[Tile], *, per_sheet: int = 100, cols: int = 10, tile_w: int = 192
+    tiles: Sequence[Tile], *, per_sheet: int = 100, cols: int = 10, tile_w: int = 192, fmt: str = "PNG"
 ) -> list[bytes]:
-    """PNG pages of ``per_sheet`` tiles; only one page's images are in memory at a time."""
+    """Pages (``fmt``: PNG or JPEG) of ``per_sheet`` tiles; one page's images in memory at a time."""
     pages = []
     for start in range(0, len(tiles), per_sheet):
-        pages.append(_sheet(tiles[start : start + per_sheet], cols=cols, tile_w=tile_w))
+        pages.append(_sheet(tiles[start : start + per_sheet], cols=cols, tile_w=tile_w, fmt=fmt))
     return pages
 
 
-def _sheet(tiles: Sequence[Tile], *, cols: int, tile_w: int) -> bytes:
+def _sheet(tiles: Sequence[Tile], *, cols: int, tile_w: int, fmt: str = "PNG") -> bytes:
     tile_h = tile_w * 9 // 16
     cap_h = 16
     rows = (len(tiles) + cols - 1) // cols
@@ -58,7 +64,10 @@ def _sheet(tiles: Sequence[Tile], *, cols: int, tile_w: int) -> bytes:
         draw.rectangle([x, y + tile_h, x + 5, y + tile_h + cap_h - 1], fill=tile.colour)
         draw.text((x + 9, y + tile_h + 2), tile.caption, fill=(235, 235, 235), font=font)
     buf = io.BytesIO()
-    sheet.save(buf, format="PNG", optimize=True)
+    if fmt == "JPEG":
+        sheet.save(buf, format="JPEG", quality=85)
+    else:
+        sheet.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
 
 
@@ -85,9 +94,10 @@ def title_report_html(
     sheet_names: Sequence[str],
     timeline_name: str,
     characters_html: str = "",
+    candidates_html: str = "",
 ) -> str:
-    """A self-contained page (images referenced relatively, next to it in object storage);
-    ``characters_html`` is the characters section (``characters_section``), when there is one."""
+    """The page; images are ``src`` values (data URIs make it self-contained). The characters and
+    candidates sections (``characters_section``, ``candidates_section``) are added when given."""
     kinds: dict[str, int] = {}
     for s in shots:
         kinds[s["transition"]] = kinds.get(s["transition"], 0) + 1
@@ -104,7 +114,7 @@ def title_report_html(
         f"<td>{s['confidence']:.2f}</td></tr>"
         for s in shots
     )
-    sheets = "\n".join(f'<p><img src="{e(n)}" style="max-width:100%"></p>' for n in sheet_names)
+    sheets = "\n".join(f'<p><img src="{n}" style="max-width:100%"></p>' for n in sheet_names)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Marquee: {e(title_id)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
@@ -116,7 +126,8 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head><b
 <p>{len(shots)} shots ({", ".join(f"{k}: {v}" for k, v in sorted(kinds.items()))});
 median length {median:.2f} s;
 {n_keyframes} keyframes stored. Timeline (bar width = shot length): {legend}</p>
-<p><img src="{e(timeline_name)}" style="max-width:100%"></p>
+<p><img src="{timeline_name}" style="max-width:100%"></p>
+{candidates_html}
 {characters_html}
 <h2>Representative keyframe per shot</h2>
 {sheets}
@@ -137,7 +148,6 @@ def characters_section(
 ) -> str:
     """HTML for the characters: the graph picture, then a row per character (face, screen time,
     faces, tracks, first appearance, centrality) and the co-occurrence edges."""
-    e = html.escape
     node = {n["character_id"]: n for n in nodes}
     main = [c for c in characters if not c["background"]]
     background = len(characters) - len(main)
@@ -145,7 +155,7 @@ def characters_section(
     for c in main:
         n = node.get(c["character_id"], {})
         face = face_names.get(c["character_id"])
-        img = f'<img src="{e(face)}" width="80" height="80">' if face else ""
+        img = f'<img src="{face}" width="80" height="80">' if face else ""
         rows.append(
             f"<tr><td>{img}</td><td>#{c['character_id']}</td><td>{n.get('prominence_rank', '')}</td>"
             f"<td>{c['screen_time_s']:.1f}</td><td>{100 * c['screen_time_share']:.1f}%</td>"
@@ -155,7 +165,7 @@ def characters_section(
     edge_rows = "".join(
         f"<tr><td>#{x['a']} – #{x['b']}</td><td>{x['shots']}</td><td>{x['frames']}</td></tr>" for x in edges
     )
-    graph = f'<p><img src="{e(graph_name)}" style="max-width:100%"></p>' if graph_name else ""
+    graph = f'<p><img src="{graph_name}" style="max-width:100%"></p>' if graph_name else ""
     together = (
         f"<table><tr><th>pair</th><th>shared shots</th><th>shared keyframes</th></tr>{edge_rows}</table>"
         if edges
@@ -173,3 +183,48 @@ Screen time is the time a character's face is on screen, measured on keyframes.<
 </table>
 <h3>Who appears with whom</h3>
 {together}"""
+
+
+def candidates_section(candidates: Sequence[dict], images: dict[str, str], aspects: Sequence[str]) -> str:
+    """HTML for ranked thumbnail candidates: per candidate its scores and a crop per artwork shape
+    with the logo-safe area outlined. ``images`` maps object keys to ``src`` values."""
+    e = html.escape
+    if not candidates:
+        return "<h2>Thumbnail candidates</h2><p>No frame shows an identified character.</p>"
+    blocks = []
+    for c in candidates:
+        crops = []
+        for a in aspects:
+            key = c.get(f"logo_{a}_key") or c[f"crop_{a}_key"]
+            box, logo = c[f"crop_{a}_box"], c[f"logo_{a}_box"]
+            outline = ""
+            if logo and box:
+                w, h = box[2] - box[0], box[3] - box[1]
+                left, top = 100 * (logo[0] - box[0]) / w, 100 * (logo[1] - box[1]) / h
+                width, height = 100 * (logo[2] - logo[0]) / w, 100 * (logo[3] - logo[1]) / h
+                outline = (
+                    f'<div class="logo" style="left:{left:.1f}%;top:{top:.1f}%;width:{width:.1f}%;'
+                    f'height:{height:.1f}%"></div>'
+                )
+            crops.append(
+                f'<figure><div class="crop"><img src="{images.get(key, "")}" alt="{e(a)}">{outline}</div>'
+                f"<figcaption>{e(a.replace('x', ':'))}</figcaption></figure>"
+            )
+        chars = ", ".join(f"#{i}" for i in c["character_ids"])
+        blocks.append(
+            f'<div class="cand"><h3>#{c["rank"]} · {c["time_s"]:.1f} s · shot {c["shot_id"]} · '
+            f"{e(chars)}</h3><p>score {c['score']:.3f} = prominence {c['prominence']:.2f} × "
+            f"expression {c['expression']:.2f} × quality {c['quality']:.2f}; "
+            f"eyes open {c['eyes_open']:.2f}</p>"
+            f'<div class="crops">{"".join(crops)}</div></div>'
+        )
+    style = (
+        "<style>.crops{display:flex;gap:12px;align-items:flex-end;flex-wrap:wrap}"
+        ".crop{position:relative;display:inline-block}.crop img{height:170px;display:block}"
+        ".logo{position:absolute;border:2px dashed #ffeb3b;box-sizing:border-box}"
+        "figure{margin:0}figcaption{font-size:12px;color:#555}.cand{margin-bottom:18px}</style>"
+    )
+    return (
+        f"{style}<h2>Thumbnail candidates</h2><p>{len(candidates)} candidates, best first; dashed: the "
+        f"logo-safe area of each crop (no faces, least detail).</p>{''.join(blocks)}"
+    )

@@ -17,16 +17,25 @@ import os
 from dagster import Definitions
 
 from marquee.assets.character_graph import character_graph
+from marquee.assets.expression_model import expression_model
+from marquee.assets.expression_scores import expression_scores
 from marquee.assets.face_clusters import build_face_clusters_asset
 from marquee.assets.face_embeddings import build_face_embeddings_asset
 from marquee.assets.faces import build_faces_asset
 from marquee.assets.report import report
 from marquee.assets.shots import build_shots_assets
+from marquee.assets.thumbnail_candidates import thumbnail_candidates
 from marquee.assets.title import title
 from marquee.ops.faces.detect import DEFAULT_FACE_DETECTOR
 from marquee.ops.faces.embed import DEFAULT_FACE_EMBEDDER
 from marquee.ops.shots.registry import DEFAULT_DETECTOR
-from marquee.orchestration.jobs import characters_refresh_job, shots_refresh_job, title_job
+from marquee.orchestration.jobs import (
+    characters_refresh_job,
+    expression_model_job,
+    expressions_refresh_job,
+    shots_refresh_job,
+    title_job,
+)
 from marquee.orchestration.lineage import with_upstream_code_versions
 from marquee.orchestration.sensors import incoming_titles_sensor
 from marquee.resources.lake import LakeResource
@@ -51,11 +60,20 @@ def build_definitions(
         build_face_embeddings_asset(embed_with),
         build_face_clusters_asset(embed_with),
         character_graph,
+        expression_model,
+        expression_scores,
+        thumbnail_candidates,
         report,
     ]
     return Definitions(
         assets=with_upstream_code_versions(assets),
-        jobs=[title_job, shots_refresh_job, characters_refresh_job],
+        jobs=[
+            title_job,
+            shots_refresh_job,
+            characters_refresh_job,
+            expression_model_job,
+            expressions_refresh_job,
+        ],
         sensors=[incoming_titles_sensor],
         resources={"lake": LakeResource.from_settings(settings)},
     )

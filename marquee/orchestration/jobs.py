@@ -2,10 +2,13 @@
 
 from dagster import AssetSelection, define_asset_job
 
+#: Models that serve every title (not partitioned) are materialised by their own jobs.
+TITLE_ASSETS = AssetSelection.all() - AssetSelection.assets("expression_model")
+
 #: Everything per title; what the sensor launches and what `marquee run` executes in-process.
 title_job = define_asset_job(
     "marquee_title_job",
-    selection=AssetSelection.all(),
+    selection=TITLE_ASSETS,
     description="Materialise every asset of one title (a partition).",
 )
 
@@ -22,4 +25,18 @@ characters_refresh_job = define_asset_job(
     selection=AssetSelection.assets("faces").downstream(),
     description="Re-materialise faces, embeddings, clusters, the character graph and what follows "
     "(e.g. after changing the face detector or embedder).",
+)
+
+#: (Re-)train the expression model from the thumbnail dataset (or store the calibrated rule).
+expression_model_job = define_asset_job(
+    "expression_model_job",
+    selection=AssetSelection.assets("expression_model"),
+    description="Train the expression model on datasets/thumbnails/ (or store the rule when there is none).",
+)
+
+#: After re-training the expression model: scores and everything downstream, for a backfill.
+expressions_refresh_job = define_asset_job(
+    "expressions_refresh_job",
+    selection=AssetSelection.assets("expression_scores").downstream(),
+    description="Re-score faces and re-rank thumbnail candidates (after re-training the expression model).",
 )

@@ -1,0 +1,148 @@
+"""``thumbnail_candidates``: a short, diverse, ranked list of character-focused frames with artwork crops.
+
+Ranking and diversity are in ``marquee.ops.thumbnails.rank``, crops and logo-safe areas in
+``marquee.ops.thumbnails.crops``. Each candidate stores the full keyframe and a crop per artwork shape
+(16:9, 2:3, 1:1, 4:5) with its logo-safe box; when the title has a logo (``titles/<id>/logo.png``,
+RGBA) a copy of each crop with the logo composited into that box is stored too.
+"""
+
+from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from marquee.assets.common import (
+    HEAVY_RETRY,
+    check_result,
+    drop_other_media_versions,
+    new_media_version,
+    preview,
+    short_hash,
+    table_data_version,
+)
+from marquee.assets.partitions import titles_partitions
+from marquee.ops.faces.tables import faces_from_table
+from marquee.ops.images import decode_rgb, decode_rgba, encode_jpeg
+from marquee.ops.thumbnails.candidates import (
+    CandidateMedia,
+    candidate_rows,
+    render_candidate,
+)
+from marquee.ops.thumbnails.crops import ASPECTS, CropPolicy
+from marquee.ops.thumbnails.rank import RankPolicy, frame_candidates, select_diverse
+from marquee.resources.lake import LakeResource
+
+CANDIDATES_CHECK = "candidates_point_at_images"
+RANK_POLICY = RankPolicy()
+CROP_POLICY = CropPolicy()
+
+
+def logo_key(title_id: str) -> str:
+    return f"titles/{title_id}/logo.png"
+
+
+@asset(
+    deps=["expression_scores", "face_clusters", "character_graph", "faces", "keyframes", "title"],
+    partitions_def=titles_partitions,
+    code_version=f"thumbnail_candidates-1|{short_hash([RANK_POLICY.__dict__, CROP_POLICY.__dict__])}",
+    retry_policy=HEAVY_RETRY,
+    group_name="thumbnails",
+    kinds={"opencv", "duckdb"},
+    check_specs=[
+        AssetCheckSpec(
+            CANDIDATES_CHECK,
+            asset="thumbnail_candidates",
+            description="Every candidate's frame and crops exist in object storage.",
+        )
+    ],
+    description="Ranked thumbnail candidates (prominence x expression x quality, diverse by character, shot "
+    "and time) with crops for 16:9, 2:3, 1:1, 4:5 and a logo-safe box in each.",
+)
+def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
+    title_id = context.partition_key
+    store, wh = lake.store(), lake.warehouse()
+    info = wh.read_table("titles", title_id).to_pylist()[0]
+    faces_table = wh.read_table("faces", title_id)
+    faces = {f.face_id: f for f in faces_from_table(faces_table)}
+    face_rows = {r["face_id"]: r for r in faces_table.to_pylist()}
+    clusters = {r["face_id"]: r for r in wh.read_table("face_clusters", title_id).to_pylist()}
+    scores = {r["face_id"]: r for r in wh.read_table("expression_scores", title_id).to_pylist()}
+    characters = wh.read_table("characters", title_id).to_pylist()
+    prominence = {c["character_id"]: c["screen_time_share"] for c in characters if not c["background"]}
+    keyframes = {k["frame"]: k for k in wh.read_table("keyframes", title_id).to_pylist()}
+    rows = []
+    for fid, r in face_rows.items():
+        if fid in scores and fid in clusters:
+            rows.append(
+                r
+                | {
+                    "character_id": clusters[fid]["character_id"],
+                    "expression": scores[fid]["expression"],
+                    "eyes_open": scores[fid]["eyes_open"],
+                }
+            )
+    scale = {f: float(info["width"]) / float(k["width"]) for f, k in keyframes.items()}
+    kf_rows = [k | {"keyframe_scale": scale[f]} for f, k in keyframes.items()]
+    ranked = frame_candidates(rows, kf_rows, prominence, RANK_POLICY)
+    chosen = select_diverse(ranked, float(info["duration_s"]), RANK_POLICY)
+    logo_url = store.url(logo_key(title_id))
+    logo = (
+        decode_rgba(store.read_bytes(logo_key(title_id)), logo_url)
+        if store.exists(logo_key(title_id))
+        else None
+    )
+    base = f"media/thumbnails/{title_id}"
+    version = new_media_version()
+    media: list[CandidateMedia] = []
+    for rank, c in enumerate(chosen, 1):
+        k = keyframes[c.frame]
+        image = decode_rgb(store.read_bytes(k["image_key"]), store.url(k["image_key"]))
+        in_frame = [f for f in faces.values() if f.frame == c.frame]
+        order = sorted(
+            in_frame,
+            key=lambda f: (
+                f.face_id != c.primary_face_id,
+                -prominence.get(clusters.get(f.face_id, {}).get("character_id", -1), -1.0),
+                -(f.box[3] - f.box[1]),
+            ),
+        )
+        rendered = render_candidate(image, [f.box for f in order], CROP_POLICY, logo)
+        prefix = f"{base}/{version}/{rank:03d}-{c.frame:08d}"
+        frame_key = f"{prefix}/frame.jpg"
+        store.write_bytes(frame_key, store.read_bytes(k["image_key"]))
+        keys, logo_keys = {}, {}
+        for name in ASPECTS:
+            keys[name] = f"{prefix}/{name}.jpg"
+            store.write_bytes(keys[name], encode_jpeg(rendered.crops[name]))
+            if name in rendered.with_logo:
+                logo_keys[name] = f"{prefix}/{name}-logo.jpg"
+                store.write_bytes(logo_keys[name], encode_jpeg(rendered.with_logo[name]))
+        media.append(CandidateMedia(rank, c, frame_key, keys, logo_keys, rendered, scale[c.frame]))
+    table = candidate_rows(media)
+    wh.write_table("thumbnail_candidates", title_id, table)
+    drop_other_media_versions(store, base, version)
+    problems = [
+        f"rank {r['rank']}: {key} missing"
+        for r in table.to_pylist()
+        for key in [r["frame_key"], *(r[f"crop_{a}_key"] for a in ASPECTS)]
+        if not store.exists(key)
+    ]
+    context.log.info(
+        f"{title_id}: {len(chosen)} thumbnail candidates from {len(ranked)} frames with characters"
+    )
+    yield MaterializeResult(
+        metadata={
+            "n_candidates": len(chosen),
+            "frames_considered": len(ranked),
+            "shots": len({c.shot_id for c in chosen}),
+            "characters": MetadataValue.json(sorted({c.primary_character for c in chosen})),
+            "logo": logo is not None,
+            "media": MetadataValue.path(store.url(f"{base}/{version}")),
+            "preview": preview(
+                table.select(
+                    ["rank", "frame", "time_s", "shot_id", "prominence", "expression", "quality", "score"]
+                )
+            ),
+        },
+        data_version=table_data_version(
+            table.drop_columns([c for c in table.column_names if c.endswith("_key")])
+        ),
+    )
+    yield check_result("thumbnail_candidates", CANDIDATES_CHECK, problems)
