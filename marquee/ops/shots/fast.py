@@ -34,12 +34,14 @@ class FastParams:
     ratio_yes: float = 2.6  # at or above: a cut without asking anyone
     ratio_mid: float = 1.8  # the fast detector's decision for unsure cuts
     flash_ratio: float = 0.45  # frames either side of a flash differ less than this share of its peak
+    hist_confirm: float = 2.0  # colour change (to its local level) that confirms a cut from ratio_mid up
     dissolve_far: float = 0.06  # ends of a dissolve differ at least this much
     dissolve_hist_unsure: float = 0.1  # ... and their colours at least this much (camera moves don't)
     dissolve_hist_yes: float = 0.25  # ... or this much for the fast pass to say dissolve on its own
     dissolve_blend_yes: float = 0.15  # blend error (share of far) below which the fast pass says dissolve
     dissolve_blend_unsure: float = 0.3  # ... below which it is worth a second opinion
     dissolve_blend_mid: float = 0.2  # the fast detector's decision for unsure dissolves
+    dissolve_min_span: int = 3  # a dissolve mixes at least this many frames, each changing from the last
     dark_luma: float = 0.07  # a fade reaches frames darker than this
     dark_std: float = 0.05  # ... and this flat
     white_luma: float = 0.6  # a fade to white reaches frames brighter than this
@@ -78,7 +80,7 @@ class FastDetector(ShotDetector):
     """Cuts, dissolves and fades from cheap signals; candidates are judged online, a short delay behind."""
 
     name = "fast"
-    version = "1"
+    version = "2"
     frame_size = (48, 27)
     #: How far behind the newest frame candidates are judged: enough for the median window and lag.
     delay = 32
@@ -96,37 +98,49 @@ class FastDetector(ShotDetector):
     # ---- streaming ---------------------------------------------------------------------------------
     def process(self, index: int, frame: np.ndarray) -> None:
         self.track.push(frame)
-        while self._judged < len(self.track) - self.delay:
-            self._judge(self._judged)
-            self._judged += 1
+        ready = len(self.track) - self.delay
+        if ready > self._judged:
+            self._judge_range(self._judged, ready, final=False)
+            self._judged = ready
 
     def finish(self) -> list[Transition]:
-        while self._judged < len(self.track):
-            self._judge(self._judged)
-            self._judged += 1
+        self.track.flush()
+        if len(self.track) > self._judged:
+            self._judge_range(self._judged, len(self.track), final=True)
+            self._judged = len(self.track)
         self.settle([c for c in self.candidates if c.verdict == "unsure"])
         return self.transitions()
 
     # ---- judging -----------------------------------------------------------------------------------
-    def _judge(self, t: int) -> None:
-        diff = self.track.diff
+    def _judge_range(self, a: int, b: int, final: bool) -> None:
+        """Judge frames a..b-1, finding the few worth a closer look with whole-array tests first.
+
+        Frame t is judged as if the newest frame were ``t + delay`` (or the last one, at the end), so
+        results do not depend on how many frames the signal blocks happen to have computed."""
+        diff, far = self.track.diff, self.track.far
+        n_all = len(diff)
         p = self.params
-        n = len(diff)
-        if (
-            t > 0
-            and diff[t] >= p.min_diff
-            and diff[t] >= diff[t - 1]
-            and (t + 1 >= n or diff[t] >= diff[t + 1])
-        ):
-            self._judge_cut(t)
+        t = np.arange(a, b)
+        limit = np.full(len(t), n_all) if final else np.minimum(t + self.delay + 1, n_all)
+        d = diff[a:b]
+        before = diff[np.maximum(t - 1, 0)]
+        after = np.where(t + 1 < limit, diff[np.minimum(t + 1, n_all - 1)], -1.0)
+        cut = (t > 0) & (d >= p.min_diff) & (d >= before) & (d >= after)
         half = GRADUAL_LAG // 2
         end = t + half  # the blend signal for middle frame t is stored at index t + lag/2
-        if t >= half and end < n:
-            self._judge_dissolve(t, end)
+        ok = (t >= half) & (end < limit)
+        gradual = np.zeros(len(t), bool)
+        gradual[ok] = far[end[ok]] >= p.dissolve_far
+        for k in np.flatnonzero(cut | gradual):
+            n = int(limit[k])
+            if cut[k]:
+                self._judge_cut(int(t[k]), n)
+            if gradual[k]:
+                self._judge_dissolve(int(t[k]), int(end[k]), n)
 
-    def _judge_cut(self, t: int) -> None:
+    def _judge_cut(self, t: int, n: int) -> None:
         p = self.params
-        diff = np.asarray(self.track.diff[max(0, t - p.window) : t + p.window + 1], np.float32)
+        diff = np.asarray(self.track.diff[max(0, t - p.window) : min(n, t + p.window + 1)], np.float32)
         centre = min(t, p.window)
         s = float(diff[centre])
         ratio = s / (_local_level(diff, centre, p.window, p.level_percentile) + 0.01)
@@ -135,21 +149,29 @@ class FastDetector(ShotDetector):
         # A flash (or a single corrupt frame) differs from both neighbours; across a cut the frames on
         # each side differ from each other as much as the cut itself.
         try:
-            before, after = self.track.frame(t - 1), self.track.frame(min(t + 1, len(self.track) - 1))
+            before, after = self.track.frame(t - 1), self.track.frame(min(t + 1, n - 1))
             across = float(np.abs(after.astype(np.int16) - before).mean()) / 255.0
         except IndexError:
             across = s
         flash = across < p.flash_ratio * s
         verdict: Verdict = "yes" if ratio >= p.ratio_yes and not flash else "unsure"
+        if verdict == "unsure" and ratio >= p.ratio_mid and not flash:
+            # A second, independent witness: camera and subject motion move pixels but keep the colours,
+            # so a frame difference from motion leaves the colour histogram near its usual change; a
+            # cut replaces the colours. When the colours jump too, the cut needs no second opinion.
+            hist = np.asarray(self.track.hist[max(0, t - p.window) : min(n, t + p.window + 1)], np.float32)
+            colours = float(hist[centre]) / (_local_level(hist, centre, p.window, p.level_percentile) + 0.01)
+            if colours >= p.hist_confirm:
+                verdict = "yes"
         self.on_candidate(Candidate("cut", t, verdict, ratio, t, t, flash=flash))
 
-    def _judge_dissolve(self, mid: int, at: int) -> None:
+    def _judge_dissolve(self, mid: int, at: int, n: int) -> None:
         p = self.params
         far = self.track.far
         if far[at] < p.dissolve_far:
             return
-        lo, hi = max(0, at - GRADUAL_LAG), min(len(far), at + GRADUAL_LAG + 1)
-        if far[at] < max(far[lo:hi]):
+        lo, hi = max(0, at - GRADUAL_LAG), min(n, at + GRADUAL_LAG + 1)
+        if far[at] < far[lo:hi].max():
             return  # not the peak of the far difference
         blend = self.track.blend[at]
         colours = self.track.hist_far[at]
@@ -157,20 +179,21 @@ class FastDetector(ShotDetector):
             return
         half = GRADUAL_LAG // 2
         diffs = self.track.diff[mid - half + 1 : at + 1]
-        if max(diffs) > 0.5 * far[at]:
+        if diffs.max() > 0.5 * far[at]:
             return  # one frame-to-frame jump explains the change: a cut, judged as such
         sure = blend < p.dissolve_blend_yes and colours >= p.dissolve_hist_yes
         verdict: Verdict = "yes" if sure else "unsure"
-        start, end = self._gradual_span(mid)
+        start, end = self._gradual_span(mid, n)
+        if end - start + 1 < p.dissolve_min_span:
+            return  # the frames around do not keep changing: a blend by chance (e.g. a pan's ends)
         self.on_candidate(Candidate("dissolve", mid, verdict, 1.0 - blend, start, end))
 
-    def _gradual_span(self, mid: int) -> tuple[int, int]:
+    def _gradual_span(self, mid: int, n: int) -> tuple[int, int]:
         """Frames around ``mid`` whose difference to their predecessor stays raised."""
         diff = self.track.diff
-        n = len(diff)
         lo, hi = max(1, mid - 40), min(n, mid + 41)
-        outside = diff[lo : max(lo, mid - 15)] + diff[min(hi, mid + 16) : hi]
-        base = float(np.median(outside)) if outside else 0.0
+        outside = np.concatenate([diff[lo : max(lo, mid - 15)], diff[min(hi, mid + 16) : hi]])
+        base = float(np.median(outside)) if outside.size else 0.0
         core = float(np.mean(diff[max(1, mid - 2) : min(n, mid + 3)]))
         level = base + 0.35 * max(0.0, core - base)
         a = mid
@@ -226,15 +249,30 @@ def find_fades(signals: dict[str, np.ndarray], p: FastParams) -> list[Transition
     white-out; a plain sky is rarely that flat). The ramp is measured as the distance from the
     plateau's brightness plus the contrast, which both shrink steadily as a picture fades out.
     """
-    luma, spread = signals["luma"], signals["luma_std"]
+    return sorted(t for _, _, t in fade_runs(signals["luma"], signals["luma_std"], p))
+
+
+#: Frames a fade's ramp may reach beyond its plateau (``_fades_into`` looks no further).
+FADE_REACH = 60
+
+
+def fade_runs(
+    luma: np.ndarray, spread: np.ndarray, p: FastParams, first: int = 0
+) -> list[tuple[int, int, Transition]]:
+    """Fades as (plateau start, plateau end, fade), in title frames, from signals of frames
+    ``first``.. on. A fade whose plateau starts ``FADE_REACH`` frames or more after the first frame
+    given and ends that far (plus one) before the last is exactly what ``find_fades`` finds on the
+    whole title: each plateau is judged on its own, from the frames within that reach."""
     dark = (luma < p.dark_luma) & (spread < p.dark_std)
     white = (luma > p.white_luma) & (spread < p.white_std)
-    return sorted(_fades_into(luma, spread, dark, p) + _fades_into(luma, spread, white, p))
+    return _fades_into(luma, spread, dark, p, first) + _fades_into(luma, spread, white, p, first)
 
 
-def _fades_into(luma: np.ndarray, spread: np.ndarray, plateau: np.ndarray, p: FastParams) -> list[Transition]:
+def _fades_into(
+    luma: np.ndarray, spread: np.ndarray, plateau: np.ndarray, p: FastParams, first: int = 0
+) -> list[tuple[int, int, Transition]]:
     n = len(luma)
-    out: list[Transition] = []
+    out: list[tuple[int, int, Transition]] = []
     i = 0
     while i < n:
         if not plateau[i]:
@@ -244,7 +282,7 @@ def _fades_into(luma: np.ndarray, spread: np.ndarray, plateau: np.ndarray, p: Fa
         while j + 1 < n and plateau[j + 1]:
             j += 1
         base = float(np.median(luma[i : j + 1]))
-        lo, hi = max(0, i - 60), min(n, j + 61)  # ramps are at most 60 frames: look no further
+        lo, hi = max(0, i - FADE_REACH), min(n, j + FADE_REACH + 1)  # ramps are at most this long
         # Distance from the plateau, over frames lo..hi-1 only: it grows as a picture emerges.
         away = np.abs(luma[lo:hi] - base) + spread[lo:hi]
         a, b = i - lo, j - lo  # local indices of the plateau's ends
@@ -256,8 +294,9 @@ def _fades_into(luma: np.ndarray, spread: np.ndarray, plateau: np.ndarray, p: Fa
         ramp_out = b - (j - lo) if _is_ramp(away, j - lo, b, p.ramp_step) else 0
         # A title that opens on black and fades in has no transition there; one that fades out at
         # its end does (the last shot ends in a fade).
-        if i > 0 and max(ramp_in, ramp_out) >= p.min_ramp:
-            out.append(Transition(i - ramp_in, min(n - 1, j + ramp_out), "fade", 1.0))
+        if i + first > 0 and max(ramp_in, ramp_out) >= p.min_ramp:
+            fade = Transition(first + i - ramp_in, first + min(n - 1, j + ramp_out), "fade", 1.0)
+            out.append((first + i, first + j, fade))
         i = j + 1
     return out
 

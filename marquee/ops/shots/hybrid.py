@@ -7,6 +7,11 @@ something that may be a dissolve) it copies a short window of 48x27 frames from 
 and those windows go to TransNetV2 in batches. The model sees a few percent of the frames, the
 decode pass stays close to plain decode speed, and memory stays bounded (pending windows are flushed
 every ``batch`` windows).
+
+A window costs as much as decoding hundreds of small frames, so before asking, each unsure candidate
+waits until the fades around it are known for certain (``FADE_REACH`` frames each side of any dark or
+white plateau near it): a candidate inside a fade is moot, since fades take precedence in the output
+(the dissolve-like ramps and cut-like steps of a fade are where most unsure candidates come from).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from marquee.ops.shots.fast import Candidate, FastDetector
+from marquee.ops.shots.fast import FADE_REACH, Candidate, FastDetector, fade_runs
 from marquee.ops.shots.transnet import TransNetV2Model
 
 CUT_WINDOW = 48
@@ -26,7 +31,7 @@ class HybridDetector(FastDetector):
     """FastDetector whose unsure candidates are settled by TransNetV2 on short windows."""
 
     name = "hybrid"
-    version = "1"
+    version = "2"
 
     def __init__(
         self,
@@ -48,7 +53,9 @@ class HybridDetector(FastDetector):
         self.weights = weights
         self.device = device
         self._pending: dict[int, list[tuple[Candidate, np.ndarray]]] = {CUT_WINDOW: [], DISSOLVE_WINDOW: []}
+        self._waiting: list[tuple[Candidate, np.ndarray]] = []  # unsure, until the fades near are known
         self.model_calls = 0
+        self.moot = 0  # unsure candidates inside a fade, never asked about
 
     def config(self) -> dict[str, Any]:
         return super().config() | {
@@ -65,13 +72,49 @@ class HybridDetector(FastDetector):
         if c.verdict != "unsure":
             return
         length = CUT_WINDOW if c.kind == "cut" else DISSOLVE_WINDOW
-        window = self.track.window(c.frame - length // 2, length)
-        queue = self._pending[length]
-        queue.append((c, window))
-        if len(queue) >= self.batch:
-            self._ask_model(length)
+        self._waiting.append((c, self.track.window(c.frame - length // 2, length)))
+
+    def process(self, index: int, frame: np.ndarray) -> None:
+        super().process(index, frame)
+        if self._waiting and len(self.track) >= self._waiting[0][0].end + self._margin:
+            self._release(final=False)
+
+    #: Frames either side of a candidate whose plateaus (and their ramps) are checked for fades.
+    _margin = 2 * FADE_REACH + 4
+
+    def _release(self, final: bool) -> None:
+        """Queue for the model the waiting candidates whose surroundings are known, minus the moot."""
+        n = len(self.track)
+        still: list[tuple[Candidate, np.ndarray]] = []
+        for c, window in self._waiting:
+            if not final and n < c.end + self._margin:
+                still.append((c, window))
+                continue
+            if self._in_fade(c, n, final):
+                c.verdict = "no"  # moot: the fade is output instead (its span covers this one)
+                self.moot += 1
+                continue
+            queue = self._pending[len(window)]
+            queue.append((c, window))
+            if len(queue) >= self.batch:
+                self._ask_model(len(window))
+        self._waiting = still
+
+    def _in_fade(self, c: Candidate, n: int, final: bool) -> bool:
+        """True when a fade that ``find_fades`` will surely output overlaps the candidate's span.
+
+        Only plateaus lying wholly inside the frames looked at, a full ramp's reach from both ends of
+        them, count: those are judged exactly as on the whole title (``fade_runs``)."""
+        lo, hi = max(0, c.start - self._margin), min(n, c.end + self._margin)
+        track = self.track
+        for i, j, fade in fade_runs(track.luma[lo:hi], track.luma_std[lo:hi], self.params, first=lo):
+            known = (i - FADE_REACH >= lo or lo == 0) and (j + FADE_REACH + 1 <= hi or (final and hi == n))
+            if known and not (c.end < fade.start_frame - 1 or c.start > fade.end_frame + 1):
+                return True
+        return False
 
     def settle(self, unsure: list[Candidate]) -> None:
+        self._release(final=True)
         for length in list(self._pending):
             if self._pending[length]:
                 self._ask_model(length)
