@@ -148,3 +148,69 @@ def test_unknown_detector_names_the_choices():
     with pytest.raises(ValueError, match="hybrid, fast, transnetv2"):
         make_detector("nope")
     assert set(DETECTORS) == {"hybrid", "fast", "transnetv2"}
+
+
+class _Recorder:
+    """Mix-in: keeps each candidate's verdict as the fast pass first gave it (before settling)."""
+
+    def on_candidate(self, c):
+        self.first_verdicts = [*getattr(self, "first_verdicts", []), (c.frame, c.verdict)]
+        super().on_candidate(c)
+
+
+def _panned(seed: int = 7, jump: int = 0, recolour: float = 0.0) -> list[np.ndarray]:
+    """A brisk pan (every frame differs); from frame 60 a jump of ``jump`` pixels (motion only) or
+    colours partly swapped by ``recolour`` (a change of picture)."""
+    base = scene(np.random.default_rng(seed), 120)
+    frames = []
+    for i, f in enumerate(base):
+        g = np.roll(f, shift=(i * 2 + (jump if i >= 60 else 0)) % 48, axis=1)
+        if i >= 60:
+            g = (1 - recolour) * g + recolour * g[..., ::-1]
+        frames.append(np.clip(g, 0, 255).astype(np.uint8))
+    return frames
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("recolour", "yes"), ("jump", "unsure")])
+def test_a_mid_strength_cut_needs_no_model_only_when_the_colours_change_too(kind, expected):
+    from marquee.ops.shots.fast import FastDetector
+
+    class Fast(_Recorder, FastDetector):
+        pass
+
+    # Both make a frame difference about 2.2x the pan's usual one (between ratio_mid and ratio_yes).
+    frames = _panned(recolour=0.7) if kind == "recolour" else _panned(jump=4)
+    detector = Fast()
+    run(detector, frames)
+    assert detector.first_verdicts == [(60, expected)]
+    strict = Fast(hist_confirm=float("inf"))  # without the colour witness, both are for the model
+    run(strict, frames)
+    assert strict.first_verdicts == [(60, "unsure")]
+
+
+def test_hybrid_leaves_candidates_inside_a_fade_to_the_fade():
+    from marquee.ops.shots.fast import Candidate
+    from marquee.ops.shots.hybrid import HybridDetector
+
+    frames, truth = edit([("cut", 0), ("fade", 12)], [200, 200, 200], seed=2)
+    fade = next(t for t in truth if t.kind == "fade")
+    detector = HybridDetector()
+    run(detector, frames)
+    n = len(frames)
+    inside = Candidate(
+        "dissolve", fade.start_frame + 3, "unsure", 0.8, fade.start_frame + 1, fade.start_frame + 6
+    )
+    outside = Candidate("dissolve", 100, "unsure", 0.8, 97, 104)
+    assert detector._in_fade(inside, n, final=True)
+    assert not detector._in_fade(outside, n, final=True)
+    # Before the frames after the fade are known, the plateau may go on: not sure yet, so not moot.
+    assert not detector._in_fade(inside, fade.end_frame - 5, final=False)
+
+
+def test_a_dissolve_candidate_must_span_several_changing_frames():
+    from marquee.ops.shots.fast import FastDetector
+
+    frames, _ = edit([("dissolve", 12)], [80, 80], seed=4)
+    found = run(FastDetector(), frames)
+    assert [t.kind for t in found] == ["dissolve"]
+    assert run(FastDetector(dissolve_min_span=40), frames) == []  # no dissolve is that long
