@@ -66,10 +66,10 @@ CHARACTER_STEPS = ("faces", "face_embeddings", "face_clusters", "character_graph
 
 def step_seconds(home: Path) -> dict:
     """Seconds per step of the (only) run in ``home``'s Dagster instance, and the faces metadata."""
-    os.environ["DAGSTER_HOME"] = str(home / "dagster")
     from dagster import AssetKey, DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
 
-    instance = DagsterInstance.get()
+    instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
     runs = instance.get_runs(limit=1)
     if not runs:
         raise SystemExit(f"no Dagster run recorded under {home}")

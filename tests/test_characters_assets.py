@@ -8,49 +8,15 @@ need no media.
 from __future__ import annotations
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
 from runs import run_title
 
 from marquee.orchestration.definitions import build_definitions
-from marquee.resources.lake import LakeResource
 from marquee.resources.settings import Settings
-from marquee.synth.faces import faces_dir
 
-MEDIA = faces_dir()
 CHARACTER_ASSETS = ["faces", "face_embeddings", "face_clusters", "character_graph"]
-
-
-@pytest.fixture(scope="module")
-def materialised(tmp_path_factory: pytest.TempPathFactory):
-    """One generated title (two characters and an extra, 10 s) through the whole title job."""
-    if not (MEDIA / "obama" / "obama.jpg").is_file():
-        pytest.skip(f"face photos not found at {MEDIA} (set MARQUEE_SHARED_MEDIA to shared/media)")
-    from marquee.synth.faces import make_character_video
-
-    root = tmp_path_factory.mktemp("characters")
-    video = root / "chars.mp4"
-    truth = make_character_video(video, seed=1, seconds=10, size=(480, 270), n_main=2, n_background=1)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MARQUEE_HOME", str(root / "home"))
-    for var in ("MARQUEE_STORAGE", "MARQUEE_SHOT_DETECTOR", "MARQUEE_FACE_DETECTOR", "MARQUEE_FACE_EMBEDDER"):
-        mp.delenv(var, raising=False)
-    settings = Settings.from_env()
-    lake = LakeResource.from_settings(settings)
-    lake.titles().ingest_file(video, title_id="chars")
-    instance = DagsterInstance.ephemeral()
-    defs = build_definitions(settings)
-    result = run_title(defs, instance, "chars")
-    yield {
-        "settings": settings,
-        "lake": lake,
-        "instance": instance,
-        "defs": defs,
-        "result": result,
-        "truth": truth,
-    }
-    mp.undo()
 
 
 def test_characters_assets_materialise_with_passing_checks(materialised):

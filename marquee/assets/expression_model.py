@@ -63,7 +63,7 @@ def expression_model(context: AssetExecutionContext, lake: LakeResource) -> Mate
             raise ValueError(f"{store.url(DATASET)}: {exc}") from exc
         model.metrics["per_title"] = training.counts()
     else:
-        model = RuleModel(calibrated_on="bench/expressions.py labelled crops")
+        model = RuleModel()
     key = f"{MODEL_PREFIX}/{model.version}.bin"
     store.write_bytes(key, model.to_bytes())
     store.write_bytes(CURRENT, json.dumps({"key": key, "version": model.version}).encode())

@@ -125,12 +125,13 @@ def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
         if not store.exists(key)
     ]
     context.log.info(
-        f"{title_id}: {len(chosen)} thumbnail candidates from {len(ranked)} frames with characters"
+        f"{title_id}: {len(chosen)} thumbnail candidates from "
+        f"{len({c.frame for c in ranked})} frames with characters"
     )
     yield MaterializeResult(
         metadata={
             "n_candidates": len(chosen),
-            "frames_considered": len(ranked),
+            "frames_considered": len({c.frame for c in ranked}),
             "shots": len({c.shot_id for c in chosen}),
             "characters": MetadataValue.json(sorted({c.primary_character for c in chosen})),
             "logo": logo is not None,

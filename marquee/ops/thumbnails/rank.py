@@ -2,19 +2,23 @@
 then pick a short, diverse list.
 
 A frame qualifies when it shows at least one identified character (not a background cluster). Its
-primary face is the face of the most prominent character in it (ties: the larger face). Scores:
+primary face is the one that makes the best thumbnail: the highest prominence x expression among the
+characters' faces large enough to lead (so a frame where the lead is mid-blink can still be a good
+picture of the second character); each such face is an alternative, so when its character has had
+its share of picks the next face of that frame can still lead. Scores:
 - ``prominence``: the primary character's screen-time share over the top character's (1 for the
   lead), times a face-size factor (a tiny lead in a wide shot makes a poor thumbnail);
 - ``expression``: the expression model's score of the primary face;
 - ``quality``: the keyframe's sharpness and exposure, as percentile ranks within the title.
 The score is their product. Selection is greedy by score with diversity rules: at most
-``per_character`` picks with the same primary character, ``per_shot`` per shot, none within
+``per_character_share`` of the picks with the same primary character, ``per_shot`` per shot, none within
 ``min_gap_s`` of an earlier pick of the same character, and a time-spread bonus so picks do not all
 come from one scene.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +32,8 @@ class RankPolicy:
     """Everything that changes the ranking (part of the candidates' version)."""
 
     top_k: int = 20
-    per_character: int = 4
-    per_shot: int = 1
+    per_character_share: float = 0.4  # at most this share of the picks focus on one character
+    per_shot: int = 2  # two moments of one long shot can both be good; the time gap keeps them apart
     min_gap_s: float = 3.0
     face_size_ref: float = 0.22  # primary face height / frame height at which the size factor is 1
     min_face_share: float = 0.05  # faces smaller than this share of the frame height never lead
@@ -96,24 +100,27 @@ def frame_candidates(
         leaders = [r for r in fs if share(r) >= p.min_face_share]
         if not leaders:
             continue
-        primary = max(leaders, key=lambda r: (prominence[int(r["character_id"])], share(r)))
-        size = min(1.0, share(primary) / p.face_size_ref) ** 0.5
-        prom = prominence[int(primary["character_id"])] / top * size
-        expr = float(primary["expression"])
-        cand = FrameCandidate(
-            frame=frame,
-            time_s=float(primary["time_s"]),
-            shot_id=int(primary["shot_id"]),
-            primary_face_id=int(primary["face_id"]),
-            primary_character=int(primary["character_id"]),
-            character_ids=sorted({int(r["character_id"]) for r in fs}),
-            prominence=round(prom, 4),
-            expression=round(expr, 4),
-            eyes_open=round(float(primary["eyes_open"]), 4),
-            quality=round(quality[frame], 4),
-        )
-        cand.score = round(cand.prominence * cand.expression * cand.quality, 6)
-        out.append(cand)
+
+        def parts(r: Mapping[str, Any], height: float = height) -> tuple[float, float]:
+            size = min(1.0, share(r, height) / p.face_size_ref) ** 0.5
+            return prominence[int(r["character_id"])] / top * size, float(r["expression"])
+
+        for r in leaders:  # one alternative per face: if its character is capped, the next can lead
+            prom, expr = parts(r)
+            cand = FrameCandidate(
+                frame=frame,
+                time_s=float(r["time_s"]),
+                shot_id=int(r["shot_id"]),
+                primary_face_id=int(r["face_id"]),
+                primary_character=int(r["character_id"]),
+                character_ids=sorted({int(x["character_id"]) for x in fs}),
+                prominence=round(prom, 4),
+                expression=round(expr, 4),
+                eyes_open=round(float(r["eyes_open"]), 4),
+                quality=round(quality[frame], 4),
+            )
+            cand.score = round(cand.prominence * cand.expression * cand.quality, 6)
+            out.append(cand)
     return sorted(out, key=lambda c: (-c.score, c.frame))
 
 
@@ -123,14 +130,18 @@ def select_diverse(
     """Greedy diverse top-k (see the module notes); ranks follow the order returned."""
     p = policy or RankPolicy()
     chosen: list[FrameCandidate] = []
+    per_character = max(1, math.ceil(p.per_character_share * p.top_k))
     per_char: Counter[int] = Counter()
     per_shot: Counter[int] = Counter()
     pool = list(candidates)
     span = max(duration_s, 1e-6)
     while pool and len(chosen) < p.top_k:
         best, best_value = None, -1.0
+        taken = {o.frame for o in chosen}
         for c in pool:
-            if per_char[c.primary_character] >= p.per_character or per_shot[c.shot_id] >= p.per_shot:
+            if c.frame in taken:
+                continue
+            if per_char[c.primary_character] >= per_character or per_shot[c.shot_id] >= p.per_shot:
                 continue
             if any(
                 c.primary_character == o.primary_character and abs(c.time_s - o.time_s) < p.min_gap_s

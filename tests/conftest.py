@@ -1,0 +1,45 @@
+"""Shared fixtures: one generated title with real faces, materialised once for the asset tests."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import DagsterInstance
+from runs import run_title
+
+from marquee.orchestration.definitions import build_definitions
+from marquee.resources.lake import LakeResource
+from marquee.resources.settings import Settings
+from marquee.synth.faces import faces_dir
+
+MEDIA = faces_dir()
+
+
+@pytest.fixture(scope="session")
+def materialised(tmp_path_factory: pytest.TempPathFactory):
+    """One generated title (two characters and an extra, 10 s) through the whole title job."""
+    if not (MEDIA / "obama" / "obama.jpg").is_file():
+        pytest.skip(f"face photos not found at {MEDIA} (set MARQUEE_SHARED_MEDIA to shared/media)")
+    from marquee.synth.faces import make_character_video
+
+    root = tmp_path_factory.mktemp("characters")
+    video = root / "chars.mp4"
+    truth = make_character_video(video, seed=1, seconds=10, size=(480, 270), n_main=2, n_background=1)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MARQUEE_HOME", str(root / "home"))
+    for var in ("MARQUEE_STORAGE", "MARQUEE_SHOT_DETECTOR", "MARQUEE_FACE_DETECTOR", "MARQUEE_FACE_EMBEDDER"):
+        mp.delenv(var, raising=False)
+    settings = Settings.from_env()
+    lake = LakeResource.from_settings(settings)
+    lake.titles().ingest_file(video, title_id="chars")
+    instance = DagsterInstance.ephemeral()
+    defs = build_definitions(settings)
+    result = run_title(defs, instance, "chars")
+    mp.undo()  # everything below gets its settings explicitly; keep the environment clean for others
+    yield {
+        "settings": settings,
+        "lake": lake,
+        "instance": instance,
+        "defs": defs,
+        "result": result,
+        "truth": truth,
+    }
