@@ -86,3 +86,37 @@ def test_retraining_the_expression_model_marks_scores_stale_and_a_backfill_refre
         assert resolver.get_status(AssetKey(key), "chars") == StaleStatus.FRESH, key
     models = {r["model"] for r in lake.warehouse().read_table("expression_scores", "chars").to_pylist()}
     assert len(models) == 1 and models.pop().startswith("trained-")
+
+
+def test_report_renders_in_a_headless_browser(materialised, tmp_path):
+    """Open the stored page in Debian's chromium (no browser download) and look at the screenshot:
+    it must render, with pictures (not a blank or broken page)."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    page = tmp_path / "index.html"
+    page.write_bytes(materialised["lake"].store().read_bytes("reports/chars/index.html"))
+    shot = tmp_path / "report.png"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+    ]
+    cmd = [browser, *flags, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}"]
+    subprocess.run([*cmd, "--window-size=1200,2000", page.as_uri()], capture_output=True, timeout=120)
+    assert shot.is_file(), "chromium wrote no screenshot"
+    pixels = np.asarray(Image.open(shot).convert("RGB"), np.float32)
+    assert pixels.shape[:2] == (2000, 1200)
+    assert pixels.std() > 20  # text, tables and pictures, not an empty page
+    dom = subprocess.run(
+        [browser, *flags, f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert "Thumbnail candidates" in dom and dom.count("<img") >= 5
