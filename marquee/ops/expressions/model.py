@@ -139,12 +139,18 @@ class TrainedModel:
     pipeline: Any
     metrics: dict[str, Any] = field(default_factory=dict)
     rule: RuleModel = field(default_factory=RuleModel)
+    #: Fixed when trained and kept through save/load (a re-pickled estimator's bytes can differ).
+    trained_version: str = ""
 
     kind = "trained"
 
+    def __post_init__(self) -> None:
+        if not self.trained_version:
+            self.trained_version = f"trained-{hashlib.sha256(pickle.dumps(self.pipeline)).hexdigest()[:8]}"
+
     @property
     def version(self) -> str:
-        return f"trained-{hashlib.sha256(pickle.dumps(self.pipeline)).hexdigest()[:8]}"
+        return self.trained_version
 
     def parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return self.rule.parts(x)
@@ -153,7 +159,9 @@ class TrainedModel:
         return self.pipeline.predict_proba(x)[:, 1]
 
     def to_bytes(self) -> bytes:
-        header = json.dumps({"kind": self.kind, "metrics": self.metrics, "rule": asdict(self.rule)}).encode()
+        header = json.dumps(
+            {"kind": self.kind, "version": self.version, "metrics": self.metrics, "rule": asdict(self.rule)}
+        ).encode()
         return len(header).to_bytes(4, "big") + header + pickle.dumps(self.pipeline)
 
 
@@ -167,7 +175,9 @@ def load_model(data: bytes) -> ExpressionModel:
         return RuleModel(**spec["params"])
     n = int.from_bytes(data[:4], "big")
     header = json.loads(data[4 : 4 + n])
-    return TrainedModel(pickle.loads(data[4 + n :]), header.get("metrics", {}), RuleModel(**header["rule"]))
+    pipeline = pickle.loads(data[4 + n :])
+    rule = RuleModel(**header["rule"])
+    return TrainedModel(pipeline, header.get("metrics", {}), rule, header.get("version", ""))
 
 
 def train_model(
