@@ -61,7 +61,8 @@ def evaluate(video: Path, home: Path, top: int = 10) -> dict[str, Any]:
     wh = lake.warehouse()
     title = "bench-thumbs"
     faces = {r["face_id"]: r for r in wh.read_table("faces", title).to_pylist()}
-    candidates = wh.read_table("thumbnail_candidates", title).sort_by("rank").to_pylist()[:top]
+    all_candidates = wh.read_table("thumbnail_candidates", title).sort_by("rank").to_pylist()
+    candidates = all_candidates[:top]
     rows = []
     for c in candidates:
         f = faces[c["primary_face_id"]]
@@ -89,7 +90,7 @@ def evaluate(video: Path, home: Path, top: int = 10) -> dict[str, Any]:
     return {
         "video": str(video),
         "true_leads": lead,
-        "n_candidates": len(wh.read_table("thumbnail_candidates", title)),
+        "n_candidates": len(all_candidates),
         "top": rows,
         "top_focused_on_lead": sum(r["lead"] for r in rows),
         "top_showing_lead": sum(r["shows_lead"] for r in rows),

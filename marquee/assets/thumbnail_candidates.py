@@ -6,6 +6,8 @@ Ranking and diversity are in ``marquee.ops.thumbnails.rank``, crops and logo-saf
 RGBA) a copy of each crop with the logo composited into that box is stored too.
 """
 
+from collections import defaultdict
+
 from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from marquee.assets.common import (
@@ -60,7 +62,9 @@ def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
     store, wh = lake.store(), lake.warehouse()
     info = wh.read_table("titles", title_id).to_pylist()[0]
     faces_table = wh.read_table("faces", title_id)
-    faces = {f.face_id: f for f in faces_from_table(faces_table)}
+    faces_by_frame = defaultdict(list)
+    for f in faces_from_table(faces_table):
+        faces_by_frame[f.frame].append(f)
     face_rows = {r["face_id"]: r for r in faces_table.to_pylist()}
     clusters = {r["face_id"]: r for r in wh.read_table("face_clusters", title_id).to_pylist()}
     scores = {r["face_id"]: r for r in wh.read_table("expression_scores", title_id).to_pylist()}
@@ -82,21 +86,17 @@ def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
     kf_rows = [k | {"keyframe_scale": scale[f]} for f, k in keyframes.items()]
     ranked = frame_candidates(rows, kf_rows, prominence, RANK_POLICY)
     chosen = select_diverse(ranked, float(info["duration_s"]), RANK_POLICY)
-    logo_url = store.url(logo_key(title_id))
-    logo = (
-        decode_rgba(store.read_bytes(logo_key(title_id)), logo_url)
-        if store.exists(logo_key(title_id))
-        else None
-    )
+    logo_at = logo_key(title_id)
+    logo = decode_rgba(store.read_bytes(logo_at), store.url(logo_at)) if store.exists(logo_at) else None
     base = f"media/thumbnails/{title_id}"
     version = new_media_version()
     media: list[CandidateMedia] = []
     for rank, c in enumerate(chosen, 1):
         k = keyframes[c.frame]
-        image = decode_rgb(store.read_bytes(k["image_key"]), store.url(k["image_key"]))
-        in_frame = [f for f in faces.values() if f.frame == c.frame]
+        keyframe_jpeg = store.read_bytes(k["image_key"])
+        image = decode_rgb(keyframe_jpeg, store.url(k["image_key"]))
         order = sorted(
-            in_frame,
+            faces_by_frame[c.frame],
             key=lambda f: (
                 f.face_id != c.primary_face_id,
                 -prominence.get(clusters.get(f.face_id, {}).get("character_id", -1), -1.0),
@@ -106,7 +106,7 @@ def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
         rendered = render_candidate(image, [f.box for f in order], CROP_POLICY, logo)
         prefix = f"{base}/{version}/{rank:03d}-{c.frame:08d}"
         frame_key = f"{prefix}/frame.jpg"
-        store.write_bytes(frame_key, store.read_bytes(k["image_key"]))
+        store.write_bytes(frame_key, keyframe_jpeg)
         keys, logo_keys = {}, {}
         for name in ASPECTS:
             keys[name] = f"{prefix}/{name}.jpg"

@@ -91,8 +91,8 @@ def title_report_html(
     info: dict,
     shots: Sequence[dict],
     n_keyframes: int,
-    sheet_names: Sequence[str],
-    timeline_name: str,
+    sheet_images: Sequence[str],
+    timeline_image: str,
     characters_html: str = "",
     candidates_html: str = "",
 ) -> str:
@@ -114,7 +114,7 @@ def title_report_html(
         f"<td>{s['confidence']:.2f}</td></tr>"
         for s in shots
     )
-    sheets = "\n".join(f'<p><img src="{n}" style="max-width:100%"></p>' for n in sheet_names)
+    sheets = "\n".join(f'<p><img src="{n}" style="max-width:100%"></p>' for n in sheet_images)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Marquee: {e(title_id)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
@@ -126,7 +126,7 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head><b
 <p>{len(shots)} shots ({", ".join(f"{k}: {v}" for k, v in sorted(kinds.items()))});
 median length {median:.2f} s;
 {n_keyframes} keyframes stored. Timeline (bar width = shot length): {legend}</p>
-<p><img src="{timeline_name}" style="max-width:100%"></p>
+<p><img src="{timeline_image}" style="max-width:100%"></p>
 {candidates_html}
 {characters_html}
 <h2>Representative keyframe per shot</h2>
@@ -143,18 +143,19 @@ def characters_section(
     characters: Sequence[dict],
     nodes: Sequence[dict],
     edges: Sequence[dict],
-    face_names: dict[int, str],
-    graph_name: str | None,
+    face_images: dict[int, str],
+    graph_image: str | None,
 ) -> str:
     """HTML for the characters: the graph picture, then a row per character (face, screen time,
-    faces, tracks, first appearance, centrality) and the co-occurrence edges."""
+    faces, tracks, first appearance, centrality) and the co-occurrence edges. ``face_images`` and
+    ``graph_image`` are ``src`` values (data URIs)."""
     node = {n["character_id"]: n for n in nodes}
     main = [c for c in characters if not c["background"]]
     background = len(characters) - len(main)
     rows = []
     for c in main:
         n = node.get(c["character_id"], {})
-        face = face_names.get(c["character_id"])
+        face = face_images.get(c["character_id"])
         img = f'<img src="{face}" width="80" height="80">' if face else ""
         rows.append(
             f"<tr><td>{img}</td><td>#{c['character_id']}</td><td>{n.get('prominence_rank', '')}</td>"
@@ -165,7 +166,7 @@ def characters_section(
     edge_rows = "".join(
         f"<tr><td>#{x['a']} – #{x['b']}</td><td>{x['shots']}</td><td>{x['frames']}</td></tr>" for x in edges
     )
-    graph = f'<p><img src="{graph_name}" style="max-width:100%"></p>' if graph_name else ""
+    graph = f'<p><img src="{graph_image}" style="max-width:100%"></p>' if graph_image else ""
     together = (
         f"<table><tr><th>pair</th><th>shared shots</th><th>shared keyframes</th></tr>{edge_rows}</table>"
         if edges

@@ -225,11 +225,11 @@ class _Builder:
                     embed_reason=EMBED_TOO_SMALL if q.size < self.params.min_embed_size else EMBED_NOT_CHOSEN,
                 )
                 self.faces.append(rec)
-                if self.embedder is not None:
+                if self.embedder is not None:  # the all-in-one path; the faces stage stores its own crops
                     self._keep(rec, q, kf.image)
-                best = self.track_thumbs.get(rec.track_id)
-                if best is None or q.score > best[0]:
-                    self.track_thumbs[rec.track_id] = (q.score, face_thumbnail(kf.image, box))
+                    best = self.track_thumbs.get(rec.track_id)
+                    if best is None or q.score > best[0]:
+                        self.track_thumbs[rec.track_id] = (q.score, face_thumbnail(kf.image, box))
             self.timings["track_s"] += time.perf_counter() - t0
             if self.on_faces is not None:
                 self.on_faces(kf, self.faces[first:])

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,6 @@ class FrameCandidate:
     eyes_open: float
     quality: float
     score: float = 0.0
-    parts: dict[str, float] = field(default_factory=dict)
 
 
 def _percentile_ranks(values: np.ndarray) -> np.ndarray:
