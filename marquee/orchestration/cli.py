@@ -148,8 +148,11 @@ def _summarise(lake: Any, tid: str) -> None:
         chars = [c for c in wh.read_table("characters", tid).to_pylist() if not c["background"]]
         times = ", ".join(f"#{c['character_id']} {c['screen_time_s']:.1f}s" for c in chars[:6])
         more = ", ..." if len(chars) > 6 else ""
-        noun = "character" if len(chars) == 1 else "characters"
-        print(f"  faces:     {n_faces} faces; {len(chars)} {noun} by screen time: {times}{more}")
+        if chars:
+            noun = "character" if len(chars) == 1 else "characters"
+            print(f"  faces:     {n_faces} faces; {len(chars)} {noun} by screen time: {times}{more}")
+        else:
+            print(f"  faces:     {n_faces} faces; no characters (no face seen long enough)")
         print(f"  graph:     {store.url(f'media/graphs/{tid}/graph.png')}")
     print(f"  tables:    {store.url('tables')}  (catalog {lake.catalog_path})")
     print(f"  report:    {store.url(f'reports/{tid}/index.html')}")
