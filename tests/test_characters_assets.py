@@ -101,8 +101,9 @@ def test_facenet_without_weights_fails_with_the_path(materialised):
 
 
 def test_face_model_change_marks_characters_stale_not_shots(tmp_path, monkeypatch):
-    """Switching the embedder changes the code version of face_embeddings and everything after it;
-    switching the detector also reaches faces; shots and keyframes stay as they are."""
+    """Switching the embedder changes the code version of face_embeddings and everything after it
+    (the expression model too: it measures its dataset's faces with the same models); switching the
+    detector also reaches faces; shots and keyframes stay as they are."""
     monkeypatch.setenv("MARQUEE_HOME", str(tmp_path / "home"))
     base = _versions(build_definitions(Settings.from_env()))
     other_embedder = _versions(build_definitions(Settings.from_env(), face_embedder="facenet"))
@@ -112,6 +113,8 @@ def test_face_model_change_marks_characters_stale_not_shots(tmp_path, monkeypatc
         "face_embeddings",
         "face_clusters",
         "character_graph",
+        "expression_model",
+        "expression_scores",
         "thumbnail_candidates",
         "report",
     }
@@ -121,6 +124,7 @@ def test_face_model_change_marks_characters_stale_not_shots(tmp_path, monkeypatc
         "face_embeddings",
         "face_clusters",
         "character_graph",
+        "expression_model",
         "expression_scores",
         "thumbnail_candidates",
         "report",

@@ -1,5 +1,7 @@
-"""Dagster as users run it: `dagster dev` (webserver + daemon) on workspace.yaml, a backfill over
-several titles launched through the GraphQL API, and the sensor picking up a dropped title.
+"""Dagster as users run it: `dagster dev` (webserver + daemon) on workspace.yaml, a backfill of the
+whole title graph over several titles launched through the GraphQL API, then a second backfill that
+re-materialises only what follows a model update (expression scores, candidates, report), and the
+sensor picking up a dropped title.
 
 Slow (a real webserver, daemon and run subprocesses), so it is one test that checks all three.
 """
@@ -17,9 +19,22 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from dagster import AssetKey, AssetRecordsFilter
 from videos import write_video
 
 REPO = Path(__file__).resolve().parents[1]
+TITLE_GRAPH = (
+    "title",
+    "shots",
+    "keyframes",
+    "faces",
+    "face_embeddings",
+    "face_clusters",
+    "character_graph",
+    "expression_scores",
+    "thumbnail_candidates",
+    "report",
+)
 
 LAUNCH = """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message stack }
@@ -118,10 +133,8 @@ def test_backfill_and_sensor_under_dagster_dev(tmp_path: Path):
                 return None
 
         _wait(ready, 180, "the Dagster webserver")
-        params = {
-            "partitionNames": ["bf-one", "bf-two"],
-            "assetSelection": [{"path": ["title"]}, {"path": ["shots"]}, {"path": ["keyframes"]}],
-        }
+        titles = ["bf-one", "bf-two"]
+        params = {"partitionNames": titles, "assetSelection": [{"path": [a]} for a in TITLE_GRAPH]}
         launched = _gql(port, LAUNCH, {"p": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         bid = launched["backfillId"]
@@ -133,15 +146,23 @@ def test_backfill_and_sensor_under_dagster_dev(tmp_path: Path):
         (home / "lake" / "incoming" / "dropped.mp4").write_bytes(drop.read_bytes())
         (home / "lake" / "incoming" / "dropped.json").write_text(json.dumps({"title_id": "dropped"}))
 
-        def backfill_done():
-            status = _gql(port, STATUS, {"id": bid})["partitionBackfillOrError"]["status"]
+        def backfill_done(backfill_id: str):
+            status = _gql(port, STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
             return (
                 status
                 if status in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED")
                 else None
             )
 
-        assert _wait(backfill_done, 420, "the backfill") in ("COMPLETED", "COMPLETED_SUCCESS")
+        done = ("COMPLETED", "COMPLETED_SUCCESS")
+        assert _wait(lambda: backfill_done(bid), 480, "the backfill") in done
+
+        # After a model update: only expression_scores and what follows, for every title.
+        refresh = [{"path": [a]} for a in ("expression_scores", "thumbnail_candidates", "report")]
+        params = {"partitionNames": titles, "assetSelection": refresh}
+        launched = _gql(port, LAUNCH, {"p": params})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        assert _wait(lambda: backfill_done(launched["backfillId"]), 300, "the refresh backfill") in done
 
         def sensor_run_done():
             runs = _gql(port, RUNS)["runsOrError"]["results"]
@@ -151,6 +172,14 @@ def test_backfill_and_sensor_under_dagster_dev(tmp_path: Path):
             return [r["status"] for r in mine if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
 
         assert _wait(sensor_run_done, 300, "the sensor's run") == ["SUCCESS"]
+        with DagsterInstance.from_config(str(home / "dagster")) as instance:
+            # The refresh re-made the scores and what follows, and left the face stages alone.
+            for key, expected in (("faces", 1), ("expression_scores", 2), ("report", 2)):
+                for tid in titles:
+                    events = instance.fetch_materializations(
+                        AssetRecordsFilter(asset_key=AssetKey(key), asset_partitions=[tid]), limit=10
+                    ).records
+                    assert len(events) == expected, (key, tid, len(events))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

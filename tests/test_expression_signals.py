@@ -76,3 +76,53 @@ def test_models_round_trip_and_training_needs_both_classes(measured):
     assert np.allclose(again.score(x), model.score(x)) and again.version == model.version
     with pytest.raises(ValueError, match="both positives"):
         train_model(rows[:3], [1, 1, 1], groups[:3])
+
+
+def _planted(n: int, seed: int, *, informative: bool):
+    """Signal rows that carry no label information and 16-D 'embeddings' that do (or not)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    rows = [
+        {
+            "landmarks_found": True,
+            "eye_open_left": float(rng.uniform(0.2, 0.35)),
+            "eye_open_right": float(rng.uniform(0.2, 0.35)),
+            "mouth_open": float(rng.uniform(0, 0.1)),
+            "yaw": 0.0,
+            "pitch": 0.0,
+            "roll": 0.0,
+            "sharpness": float(rng.uniform(2, 9)),
+            "size": 80.0,
+            "brightness": 0.5,
+            "clipped": 0.0,
+        }
+        for _ in range(n)
+    ]
+    emb = rng.normal(size=(n, 16))
+    if informative:
+        emb[:, 0] += 3.0 * labels
+    emb[rng.random(n) < 0.2] = np.nan  # faces without a descriptor
+    groups = [f"t{i % 4}" for i in range(n)]
+    return rows, labels, groups, emb
+
+
+def test_the_embedding_is_used_only_when_it_helps_on_held_out_titles():
+    rows, labels, groups, emb = _planted(160, 0, informative=True)
+    model = train_model(rows, labels, groups, embeddings=emb, embedder="toy@1")
+    assert model.metrics["inputs"] == "signals+embedding" and model.uses_embedding
+    compared = model.metrics["inputs_compared"]
+    assert compared["signals+embedding"]["roc_auc"] > compared["signals"]["roc_auc"] + 0.2
+    x = feature_matrix(rows)
+    again = load_model(model.to_bytes())
+    assert again.embedder == "toy@1" and again.embedding_dim == 16
+    assert np.allclose(again.score(x, emb), model.score(x, emb))
+    # Faces without descriptors still get a score (imputed), not an error.
+    assert np.isfinite(model.score(x)).all()
+    with pytest.raises(ValueError, match="shape"):
+        model.score(x, emb[:, :8])
+
+    rows, labels, groups, emb = _planted(160, 1, informative=False)
+    plain = train_model(rows, labels, groups, embeddings=emb, embedder="toy@1")
+    assert "inputs_compared" in plain.metrics
+    without = train_model(rows, labels, groups)
+    assert not without.uses_embedding and without.metrics["inputs"] == "signals"

@@ -109,6 +109,15 @@ def test_warehouse_partitions_and_sql_across_titles(store: ObjectStore, tmp_path
     assert wh.titles("shots") == ["alpha"]
 
 
+def test_tables_written_together_are_all_kept_when_one_is_bad(tmp_path: Path):
+    wh = Warehouse(ObjectStore(str(tmp_path / "lake")))
+    wh.write_tables("alpha", {"shots": _shots(3), "titles": pa.table({"fps": [25.0]})})
+    with pytest.raises(ValueError, match="other titles"):
+        wh.write_tables("alpha", {"shots": _shots(5), "titles": pa.table({"title_id": ["beta"]})})
+    assert wh.read_table("shots", "alpha").num_rows == 3  # the good table was not replaced either
+    assert wh.read_table("titles", "alpha").column("fps").to_pylist() == [25.0]
+
+
 def test_catalog_file_holds_views_for_other_duckdb_clients(tmp_path: Path):
     import duckdb
 

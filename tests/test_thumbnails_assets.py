@@ -76,6 +76,7 @@ def test_retraining_the_expression_model_marks_scores_stale_and_a_backfill_refre
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["kind"].value == "trained"
+    assert meta["inputs"].value in ("signals", "signals+embedding")
     resolver = get_stale_status_resolver(instance, list(defs.assets))
     assert resolver.get_status(AssetKey("faces"), "chars") == StaleStatus.FRESH
     assert resolver.get_status(AssetKey("expression_scores"), "chars") == StaleStatus.STALE
@@ -120,3 +121,28 @@ def test_report_renders_in_a_headless_browser(materialised, tmp_path):
         timeout=120,
     ).stdout
     assert "Thumbnail candidates" in dom and dom.count("<img") >= 5
+
+
+def test_a_model_that_reads_embeddings_gets_each_faces_or_its_tracks_descriptor(materialised):
+    """The title's descriptors feed a model trained on the same embedder; another embedder's
+    descriptors are treated as missing, with a note saying to re-train."""
+    from marquee.assets.expression_scores import _model_embeddings
+    from marquee.ops.expressions.model import TrainedModel
+    from marquee.ops.faces.tables import faces_from_table
+
+    lake = materialised["lake"]
+    wh = lake.warehouse()
+    table = wh.read_table("face_embeddings", "chars")
+    embedder = table.filter(table.column("embedded")).column("embedder")[0].as_py()
+    faces = faces_from_table(wh.read_table("faces", "chars"))
+    ids = [f.face_id for f in faces]
+    model = TrainedModel(pipeline=None, trained_version="trained-test", embedder=embedder, embedding_dim=128)
+    vectors, note = _model_embeddings(model, lake, "chars", faces, ids)
+    assert note == "" and vectors.shape == (len(ids), 128)
+    embedded = {r["face_id"] for r in table.to_pylist() if r["embedded"]}
+    rows = {i: np.isfinite(vectors[n]).all() for n, i in enumerate(ids)}
+    assert all(rows[i] for i in embedded)
+    assert sum(rows.values()) > len(embedded)  # track means fill faces that were not embedded
+    other = TrainedModel(None, trained_version="trained-x", embedder="facenet@1+x", embedding_dim=512)
+    vectors, note = _model_embeddings(other, lake, "chars", faces, ids)
+    assert np.isnan(vectors).all() and "re-train expression_model" in note

@@ -66,8 +66,7 @@ def character_graph(context: AssetExecutionContext, lake: LakeResource):
     png_key, graphml_key = graph_keys(title_id)
     store.write_bytes(graphml_key, to_graphml(g))
     store.write_bytes(png_key, draw_graph_png(g, pictures, title=f"{title_id}: characters"))
-    wh.write_table("character_nodes", title_id, nodes)
-    wh.write_table("character_edges", title_id, edges)
+    wh.write_tables(title_id, {"character_nodes": nodes, "character_edges": edges})
     problems = graph_problems(characters_rows.to_pylist(), nodes.to_pylist(), edges.to_pylist())
     yield MaterializeResult(
         metadata={

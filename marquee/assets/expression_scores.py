@@ -2,7 +2,9 @@
 best and mean of its faces.
 
 Landmarks come from MediaPipe FaceMesh on each stored keyframe (never the film). The current
-``expression_model`` turns the signals into a score; its version is stored on every row.
+``expression_model`` turns the signals into a score; its version is stored on every row. A model
+that reads the face embedding gets each face's descriptor from ``face_embeddings``, or its track's
+mean descriptor (a track is one person) for faces that were not embedded.
 """
 
 import json
@@ -17,9 +19,10 @@ from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, check_resul
 from marquee.assets.expression_model import CURRENT
 from marquee.assets.faces import load_keyframe
 from marquee.assets.partitions import titles_partitions
-from marquee.ops.expressions.model import RuleModel, feature_matrix, load_model
+from marquee.ops.expressions.model import RuleModel, TrainedModel, feature_matrix, load_model
 from marquee.ops.expressions.signals import FaceMeshLandmarker, measure_face
-from marquee.ops.faces.tables import faces_from_table
+from marquee.ops.faces.tables import embeddings_from_table, faces_from_table
+from marquee.ops.faces.types import FaceRecord
 from marquee.ops.prefetch import prefetched
 from marquee.resources.lake import LakeResource
 
@@ -50,9 +53,9 @@ def load_current_model(lake: LakeResource):
 
 
 @asset(
-    deps=["faces", "keyframes", AssetKey("expression_model")],
+    deps=["faces", "keyframes", "face_embeddings", AssetKey("expression_model")],
     partitions_def=titles_partitions,
-    code_version=f"expression_scores-1|facemesh@{FaceMeshLandmarker.version}",
+    code_version=f"expression_scores-2|facemesh@{FaceMeshLandmarker.version}",
     retry_policy=HEAVY_RETRY,
     group_name="thumbnails",
     kinds={"mediapipe", "duckdb"},
@@ -92,8 +95,11 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
         landmarker.close()
     seconds = time.perf_counter() - started
     x = feature_matrix(rows)
+    embeddings, note = _model_embeddings(model, lake, title_id, faces, [r["face_id"] for r in rows])
+    if note:
+        context.log.warning(f"{title_id}: {note}")
     parts = model.parts(x) if rows else {}
-    score = model.score(x) if rows else np.zeros(0)
+    score = model.score(x, embeddings) if rows else np.zeros(0)
     for i, r in enumerate(rows):
         for name, values in parts.items():
             r[name] = round(float(values[i]), 4)
@@ -105,8 +111,7 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
     table = pa.Table.from_pylist(rows, schema=SCORES_SCHEMA)
     frames = _frame_rows(rows, keyframes)
     frame_table = pa.Table.from_pylist(frames, schema=FRAMES_SCHEMA)
-    wh.write_table("expression_scores", title_id, table)
-    wh.write_table("frame_expressions", title_id, frame_table)
+    wh.write_tables(title_id, {"expression_scores": table, "frame_expressions": frame_table})
     found = sum(bool(r["landmarks_found"]) for r in rows)
     context.log.info(f"{title_id}: scored {len(rows)} faces ({found} with landmarks) in {seconds:.1f}s")
     scored = {r["face_id"] for r in rows if 0.0 <= r["expression"] <= 1.0}
@@ -116,6 +121,8 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
             "n_faces": len(rows),
             "landmarks_found": found,
             "model_version": model.version,
+            "model_reads_embedding": isinstance(model, TrainedModel) and model.uses_embedding,
+            **({"embedding_note": note} if note else {}),
             "seconds": round(seconds, 3),
             "ms_per_face": round(1000 * seconds / len(rows), 1) if rows else None,
             "mean_expression": round(float(score.mean()), 4) if rows else None,
@@ -126,6 +133,35 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
         data_version=table_data_version(table),
     )
     yield check_result("expression_scores", SCORES_CHECK, problems)
+
+
+def _model_embeddings(
+    model, lake: LakeResource, title_id: str, faces: list[FaceRecord], face_ids: list[int]
+) -> tuple[np.ndarray | None, str]:
+    """Per scored face, the descriptor the model reads (NaN when none), and a note when the title's
+    descriptors cannot be used (another embedder than the model was trained with)."""
+    if not (isinstance(model, TrainedModel) and model.uses_embedding):
+        return None, ""
+    table = lake.warehouse().read_table("face_embeddings", title_id)
+    made_by = set(table.column("embedder").drop_null().to_pylist()) if table.num_rows else set()
+    out = np.full((len(face_ids), model.embedding_dim), np.nan)
+    if made_by and made_by != {model.embedder}:
+        return out, (
+            f"face_embeddings made by {sorted(made_by)}, the expression model by {model.embedder}: "
+            "scored without the embedding; re-train expression_model with this embedder"
+        )
+    vectors = embeddings_from_table(table)
+    tracks: dict[int, list[np.ndarray]] = defaultdict(list)
+    track_of = {f.face_id: f.track_id for f in faces}
+    for face_id, v in vectors.items():
+        tracks[track_of.get(face_id, -1)].append(v)
+    for i, face_id in enumerate(face_ids):
+        v = vectors.get(face_id)
+        if v is None and tracks.get(track_of.get(face_id, -2)):
+            v = np.mean(tracks[track_of[face_id]], axis=0)
+        if v is not None and len(v) == model.embedding_dim:
+            out[i] = v
+    return out, ""
 
 
 def _frame_rows(rows: list[dict], keyframes: list[dict]) -> list[dict]:

@@ -122,8 +122,7 @@ def build_face_clusters_asset(
         embedder_id = emb.column("embedder")[0].as_py() if emb.num_rows else embedder_prefix
         per_face = clusters_table(faces, characters)
         per_character = characters_table(characters, face_keys, embedder_id)
-        wh.write_table("face_clusters", title_id, per_face)
-        wh.write_table("characters", title_id, per_character)
+        wh.write_tables(title_id, {"face_clusters": per_face, "characters": per_character})
         drop_other_media_versions(store, base, version)
         problems = cluster_problems(faces_rows.to_pylist(), per_face.to_pylist(), per_character.to_pylist())
         main = [c for c in characters if not c.background]

@@ -95,9 +95,11 @@ def title_report_html(
     timeline_image: str,
     characters_html: str = "",
     candidates_html: str = "",
+    moments_html: str = "",
 ) -> str:
-    """The page; images are ``src`` values (data URIs make it self-contained). The characters and
-    candidates sections (``characters_section``, ``candidates_section``) are added when given."""
+    """The page; images are ``src`` values (data URIs make it self-contained). The characters,
+    candidates and trailer-moments sections (``characters_section``, ``candidates_section``,
+    ``moments_section``) are added when given."""
     kinds: dict[str, int] = {}
     for s in shots:
         kinds[s["transition"]] = kinds.get(s["transition"], 0) + 1
@@ -128,6 +130,7 @@ median length {median:.2f} s;
 {n_keyframes} keyframes stored. Timeline (bar width = shot length): {legend}</p>
 <p><img src="{timeline_image}" style="max-width:100%"></p>
 {candidates_html}
+{moments_html}
 {characters_html}
 <h2>Representative keyframe per shot</h2>
 {sheets}
@@ -228,4 +231,95 @@ def candidates_section(candidates: Sequence[dict], images: dict[str, str], aspec
     return (
         f"{style}<h2>Thumbnail candidates</h2><p>{len(candidates)} candidates, best first; dashed: the "
         f"logo-safe area of each crop (no faces, least detail).</p>{''.join(blocks)}"
+    )
+
+
+def moments_timeline_svg(
+    duration_s: float, shots: Sequence[dict], moments: Sequence[dict], *, width: int = 1000, height: int = 120
+) -> str:
+    """An inline SVG: per shot a bar as wide as the shot and as tall as its trailerness score
+    (``shots``: ``start_s``, ``end_s``, ``score``, optional ``used`` = the trailer used it), the ranked
+    moments as numbered bands over them, and a minute scale."""
+    duration_s = max(duration_s, 1e-6)
+    plot = height - 22
+
+    def x(t: float) -> float:
+        return round(width * t / duration_s, 2)
+
+    parts = [f'<rect x="0" y="0" width="{width}" height="{plot}" fill="#f4f4f4"/>']
+    for m in moments:
+        x0, x1 = x(m["start_s"]), x(m["end_s"])
+        parts.append(
+            f'<rect x="{x0}" y="0" width="{max(x1 - x0, 2)}" height="{plot}" fill="#ffe08a" opacity="0.8">'
+            f"<title>moment #{m['rank']}: {m['start_s']:.1f}-{m['end_s']:.1f} s</title></rect>"
+        )
+    for sh in shots:
+        score = float(sh.get("score") or 0.0)
+        x0, x1 = x(sh["start_s"]), x(sh["end_s"])
+        h = round(max(score, 0.0) * (plot - 14), 2)
+        colour = "#d9534f" if sh.get("used") else "#4a7ebb"
+        parts.append(
+            f'<rect x="{x0}" y="{plot - h}" width="{max(x1 - x0 - 0.5, 0.5)}" height="{h}" fill="{colour}">'
+            f"<title>shot {sh.get('shot_id', '')}: {score:.2f}</title></rect>"
+        )
+    for m in moments:
+        parts.append(
+            f'<text x="{x((m["start_s"] + m["end_s"]) / 2)}" y="11" font-size="11" text-anchor="middle" '
+            f'font-family="sans-serif">{m["rank"]}</text>'
+        )
+    step = 60.0 if duration_s > 240 else 10.0
+    t = 0.0
+    while t <= duration_s:
+        label = f"{int(t // 60)}:{int(t % 60):02d}"
+        parts.append(f'<line x1="{x(t)}" y1="{plot}" x2="{x(t)}" y2="{plot + 4}" stroke="#555"/>')
+        parts.append(
+            f'<text x="{x(t)}" y="{height - 4}" font-size="10" font-family="sans-serif">{label}</text>'
+        )
+        t += step
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'style="width:100%;max-width:{width}px">{"".join(parts)}</svg>'
+    )
+
+
+def moments_section(
+    duration_s: float,
+    shots: Sequence[dict],
+    moments: Sequence[dict],
+    posters: dict[int, str],
+    clip_links: dict[int, str],
+    *,
+    model: str = "",
+    has_trailer: bool = False,
+) -> str:
+    """HTML for ranked trailer moments: the timeline (``moments_timeline_svg``), then per moment
+    its poster frame, times, score, shots and a link to its preview clip. ``posters`` and
+    ``clip_links`` map a moment's rank to an ``src``/``href``."""
+    e = html.escape
+    if not moments:
+        return "<h2>Trailer moments</h2><p>No moments (the title has no shots to score).</p>"
+    cards = []
+    for m in moments:
+        poster = posters.get(m["rank"], "")
+        img = f'<img src="{poster}" alt="moment {m["rank"]}">' if poster else ""
+        link = clip_links.get(m["rank"])
+        clip = f' · <a href="{e(link)}">preview clip</a>' if link else ""
+        used = ""
+        if m.get("used_in_trailer") is not None:
+            used = " · in the trailer" if m["used_in_trailer"] else " · not in the trailer"
+        shots_txt = ", ".join(str(i) for i in m["shot_ids"])
+        cards.append(
+            f'<div class="moment">{img}<p><b>#{m["rank"]}</b> {m["start_s"]:.1f}-{m["end_s"]:.1f} s · '
+            f"score {m['score']:.3f} · shots {e(shots_txt)}{used}{clip}</p></div>"
+        )
+    legend = "red bars: shots the title's trailer used; " if has_trailer else ""
+    style = (
+        "<style>.moments{display:flex;flex-wrap:wrap;gap:12px}.moment{width:240px}"
+        ".moment img{width:240px;display:block}.moment p{font-size:13px;margin:4px 0}</style>"
+    )
+    return (
+        f"{style}<h2>Trailer moments</h2><p>{len(moments)} moments, best first, scored by "
+        f"<code>{e(model)}</code>. Timeline: bar height = a shot's trailerness; {legend}"
+        f"yellow bands: the moments.</p>{moments_timeline_svg(duration_s, shots, moments)}"
+        f'<div class="moments">{"".join(cards)}</div>'
     )

@@ -17,7 +17,7 @@ import os
 from dagster import Definitions
 
 from marquee.assets.character_graph import character_graph
-from marquee.assets.expression_model import expression_model
+from marquee.assets.expression_model import build_expression_model_asset
 from marquee.assets.expression_scores import expression_scores
 from marquee.assets.face_clusters import build_face_clusters_asset
 from marquee.assets.face_embeddings import build_face_embeddings_asset
@@ -60,7 +60,7 @@ def build_definitions(
         build_face_embeddings_asset(embed_with),
         build_face_clusters_asset(embed_with),
         character_graph,
-        expression_model,
+        build_expression_model_asset(faces_with, embed_with),
         expression_scores,
         thumbnail_candidates,
         report,

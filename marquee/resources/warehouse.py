@@ -55,21 +55,27 @@ class Warehouse:
 
         A ``title_id`` column is added in front (or checked, when the table already has one).
         """
-        key = self.partition_key(table, title_id)
-        if "title_id" in data.column_names:
-            values = set(data.column("title_id").to_pylist())
-            if values - {title_id}:
-                raise ValueError(
-                    f"{table}: rows for other titles {sorted(values - {title_id})} in {title_id}"
-                )
-            data = data.drop_columns(["title_id"])
-        data = data.add_column(0, "title_id", pa.array([title_id] * data.num_rows, pa.string()))
+        return self.write_tables(title_id, {table: data})[table]
+
+    def write_tables(self, title_id: str, tables: dict[str, pa.Table]) -> dict[str, str]:
+        """Replace ``title_id``'s partitions of several tables that belong together (e.g. clusters
+        and characters); returns each table's object URL.
+
+        Every table is validated and serialised before any is replaced, so a failure there (a bad
+        row, a full disk) leaves all of them at their last good version; the replacement itself is
+        one atomic move or upload per table, in quick succession.
+        """
+        keys = {name: self.partition_key(name, title_id) for name in tables}
         with tempfile.TemporaryDirectory(prefix="marquee-table-") as tmp:
-            local = Path(tmp) / PART
-            pq.write_table(data, local, compression="zstd")
-            self.store.put_file(local, key)
+            staged = {}
+            for name, data in tables.items():
+                local = Path(tmp) / f"{name}.parquet"
+                pq.write_table(_with_title_id(name, title_id, data), local, compression="zstd")
+                staged[name] = local
+            for name, local in staged.items():
+                self.store.put_file(local, keys[name])
         self.refresh_catalog(only_if_free=True)
-        return self.store.url(key)
+        return {name: self.store.url(key) for name, key in keys.items()}
 
     def read_table(self, table: str, title_id: str) -> pa.Table:
         key = self.partition_key(table, title_id)
@@ -163,3 +169,13 @@ class Warehouse:
             ) from exc
         finally:
             con.close()
+
+
+def _with_title_id(table: str, title_id: str, data: pa.Table) -> pa.Table:
+    """``data`` with a leading ``title_id`` column (checked when ``data`` already has one)."""
+    if "title_id" in data.column_names:
+        values = set(data.column("title_id").to_pylist())
+        if values - {title_id}:
+            raise ValueError(f"{table}: rows for other titles {sorted(values - {title_id})} in {title_id}")
+        data = data.drop_columns(["title_id"])
+    return data.add_column(0, "title_id", pa.array([title_id] * data.num_rows, pa.string()))

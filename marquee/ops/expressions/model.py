@@ -8,6 +8,12 @@ Two kinds, one interface (``score(signals) -> array``):
   values below come from that run and are recorded in the model's version).
 - ``TrainedModel``: a scikit-learn classifier trained on faces from real artwork frames (positives)
   and faces from other frames of the same titles (negatives), with metrics on held-out titles.
+  It may also read the face embedding (the descriptor of ``face_embeddings``, reduced by PCA inside
+  the pipeline). That descriptor is made to recognise people, not expressions, so it can only help
+  where a dataset's artwork favours some kinds of faces; ``train_model`` therefore cross-validates
+  both inputs (signals alone, signals + embedding) on held-out titles and keeps the embedding only
+  when it scores better there. A model that uses it records which embedder made its training
+  descriptors: descriptors from another embedder are treated as missing.
 
 Both serialise to bytes (JSON for the rule, pickle for a trained pipeline with a JSON header) so the
 ``expression_model`` asset can keep them in object storage.
@@ -120,7 +126,8 @@ class RuleModel:
         frontal = 1.0 / (1.0 + (yaw / self.yaw_limit) ** 4)
         return {"eyes_open": eyes_open, "mouth_closed": mouth_closed, "sharp": sharp, "frontal": frontal}
 
-    def score(self, x: np.ndarray) -> np.ndarray:
+    def score(self, x: np.ndarray, embeddings: np.ndarray | None = None) -> np.ndarray:
+        """The product of the factors; the rule does not read ``embeddings``."""
         p = self.parts(x)
         return p["eyes_open"] * p["mouth_closed"] * p["sharp"] * p["frontal"]
 
@@ -141,6 +148,9 @@ class TrainedModel:
     rule: RuleModel = field(default_factory=RuleModel)
     #: Fixed when trained and kept through save/load (a re-pickled estimator's bytes can differ).
     trained_version: str = ""
+    #: Identity of the embedder whose descriptors the model reads ("" = signals only).
+    embedder: str = ""
+    embedding_dim: int = 0
 
     kind = "trained"
 
@@ -155,12 +165,27 @@ class TrainedModel:
     def parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return self.rule.parts(x)
 
-    def score(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def uses_embedding(self) -> bool:
+        return bool(self.embedder)
+
+    def score(self, x: np.ndarray, embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Scores for signal rows ``x``; ``embeddings`` (N, dim) with NaN rows where a face has none
+        (ignored by a signals-only model; all missing when not given)."""
+        if self.uses_embedding:
+            x = with_embeddings(x, embeddings, self.embedding_dim)
         return self.pipeline.predict_proba(x)[:, 1]
 
     def to_bytes(self) -> bytes:
         header = json.dumps(
-            {"kind": self.kind, "version": self.version, "metrics": self.metrics, "rule": asdict(self.rule)}
+            {
+                "kind": self.kind,
+                "version": self.version,
+                "metrics": self.metrics,
+                "rule": asdict(self.rule),
+                "embedder": self.embedder,
+                "embedding_dim": self.embedding_dim,
+            }
         ).encode()
         return len(header).to_bytes(4, "big") + header + pickle.dumps(self.pipeline)
 
@@ -177,7 +202,29 @@ def load_model(data: bytes) -> ExpressionModel:
     header = json.loads(data[4 : 4 + n])
     pipeline = pickle.loads(data[4 + n :])
     rule = RuleModel(**header["rule"])
-    return TrainedModel(pipeline, header.get("metrics", {}), rule, header.get("version", ""))
+    return TrainedModel(
+        pipeline,
+        header.get("metrics", {}),
+        rule,
+        header.get("version", ""),
+        header.get("embedder", ""),
+        int(header.get("embedding_dim", 0)),
+    )
+
+
+def with_embeddings(x: np.ndarray, embeddings: np.ndarray | None, dim: int) -> np.ndarray:
+    """``x`` with ``dim`` embedding columns appended (NaN where a face has no descriptor)."""
+    extra = np.full((len(x), dim), np.nan)
+    if embeddings is not None and len(embeddings):
+        e = np.asarray(embeddings, np.float64)
+        if e.shape != (len(x), dim):
+            raise ValueError(f"embeddings have shape {e.shape}; expected {(len(x), dim)}")
+        extra = e
+    return np.hstack([x, extra])
+
+
+#: Embedding dimensions kept by PCA inside a model that reads the descriptor.
+EMBEDDING_COMPONENTS = 8
 
 
 def train_model(
@@ -185,48 +232,91 @@ def train_model(
     labels: Sequence[int],
     groups: Sequence[str],
     *,
+    embeddings: np.ndarray | None = None,
+    embedder: str = "",
     seed: int = 0,
 ) -> TrainedModel:
     """Fit a classifier; metrics from grouped cross-validation (a title's faces never sit on both
     sides of a split), then refit on everything.
 
     ``rows`` are signals dicts, ``labels`` 1 for faces from artwork and 0 for other faces of the same
-    titles, ``groups`` the title of each row.
+    titles, ``groups`` the title of each row. With ``embeddings`` ((N, dim), NaN rows for faces
+    without a descriptor) made by ``embedder``, the model with the embedding is also cross-validated
+    and kept only when its held-out average precision beats signals alone.
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.model_selection import GroupKFold
 
     x, y, g = feature_matrix(rows), np.asarray(labels, int), np.asarray(groups)
     if len(set(y.tolist())) < 2:
         raise ValueError("training needs both positives (artwork faces) and negatives")
-
-    def make() -> Any:
-        return HistGradientBoostingClassifier(
-            max_depth=3, max_iter=150, learning_rate=0.08, random_state=seed
-        )
+    usable = embeddings is not None and bool(embedder) and len(y) >= 2 * EMBEDDING_COMPONENTS
+    has_any = usable and bool(np.isfinite(np.asarray(embeddings, float)).all(1).any())
+    dim = int(np.asarray(embeddings).shape[1]) if has_any else 0
+    variants = {"signals": (x, 0)}
+    if dim:
+        variants["signals+embedding"] = (with_embeddings(x, embeddings, dim), dim)
 
     n_groups = len(set(g.tolist()))
     metrics: dict[str, Any] = {"n": len(y), "positives": int(y.sum()), "titles": n_groups}
+    chosen = "signals"
     if n_groups >= 2:
         folds = min(5, n_groups)
-        pred = np.zeros(len(y))
-        for train, test in GroupKFold(n_splits=folds).split(x, y, g):
-            if len(set(y[train].tolist())) < 2:
-                pred[test] = y[train].mean()
-                continue
-            pred[test] = make().fit(x[train], y[train]).predict_proba(x[test])[:, 1]
         rule = RuleModel().score(x)
         metrics |= {
             "cv_folds": folds,
             "cv_grouped_by": "title",
-            "roc_auc": _safe(roc_auc_score, y, pred),
-            "average_precision": _safe(average_precision_score, y, pred),
-            "accuracy@0.5": float(((pred >= 0.5) == y).mean()),
             "rule_roc_auc": _safe(roc_auc_score, y, rule),
             "rule_average_precision": _safe(average_precision_score, y, rule),
         }
-    return TrainedModel(make().fit(x, y), metrics)
+        per: dict[str, dict[str, Any]] = {}
+        for name, (xv, d) in variants.items():
+            pred = np.zeros(len(y))
+            for train, test in GroupKFold(n_splits=folds).split(xv, y, g):
+                if len(set(y[train].tolist())) < 2:
+                    pred[test] = y[train].mean()
+                    continue
+                pred[test] = _pipeline(d, seed).fit(xv[train], y[train]).predict_proba(xv[test])[:, 1]
+            per[name] = {
+                "roc_auc": _safe(roc_auc_score, y, pred),
+                "average_precision": _safe(average_precision_score, y, pred),
+                "accuracy@0.5": float(((pred >= 0.5) == y).mean()),
+            }
+        if "signals+embedding" in per:
+            ap = {k: v["average_precision"] or 0.0 for k, v in per.items()}
+            chosen = "signals+embedding" if ap["signals+embedding"] > ap["signals"] else "signals"
+            metrics["inputs_compared"] = per
+        metrics |= per[chosen]
+    metrics["inputs"] = chosen
+    xv, d = variants[chosen]
+    return TrainedModel(
+        _pipeline(d, seed).fit(xv, y), metrics, embedder=embedder if d else "", embedding_dim=d
+    )
+
+
+def _pipeline(embedding_dim: int, seed: int) -> Any:
+    """Gradient boosting over the signals (it takes NaN as 'not measured'), preceded, when the model
+    reads the descriptor, by mean imputation and PCA of the embedding columns."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    booster = HistGradientBoostingClassifier(max_depth=3, max_iter=150, learning_rate=0.08, random_state=seed)
+    if not embedding_dim:
+        return booster
+    n = len(FEATURES)
+    reduce = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="mean", keep_empty_features=True)),
+            ("pca", PCA(n_components=EMBEDDING_COMPONENTS, random_state=seed)),
+        ]
+    )
+    columns = ColumnTransformer(
+        [("signals", "passthrough", list(range(n))), ("embedding", reduce, list(range(n, n + embedding_dim)))]
+    )
+    return Pipeline([("columns", columns), ("booster", booster)])
 
 
 def _safe(fn: Any, y: np.ndarray, p: np.ndarray) -> float | None:
@@ -240,4 +330,9 @@ def describe(model: ExpressionModel) -> dict[str, Any]:
     """Metadata for the Dagster UI and the report."""
     if isinstance(model, RuleModel):
         return {"kind": "rule", "version": model.version, "params": asdict(model)}
-    return {"kind": "trained", "version": model.version, "metrics": model.metrics}
+    return {
+        "kind": "trained",
+        "version": model.version,
+        "metrics": model.metrics,
+        "embedder": model.embedder or None,
+    }
