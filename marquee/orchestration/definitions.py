@@ -24,8 +24,13 @@ from marquee.assets.face_embeddings import build_face_embeddings_asset
 from marquee.assets.faces import build_faces_asset
 from marquee.assets.report import report
 from marquee.assets.shots import build_shots_assets
+from marquee.assets.shot_features import shot_features_asset
 from marquee.assets.thumbnail_candidates import thumbnail_candidates
 from marquee.assets.title import title
+from marquee.assets.trailer import build_trailer_asset
+from marquee.assets.trailer_matches import trailer_matches
+from marquee.assets.trailerness import trailer_moments, trailerness
+from marquee.assets.trailerness_model import trailerness_model
 from marquee.ops.faces.detect import DEFAULT_FACE_DETECTOR
 from marquee.ops.faces.embed import DEFAULT_FACE_EMBEDDER
 from marquee.ops.shots.registry import DEFAULT_DETECTOR
@@ -35,6 +40,8 @@ from marquee.orchestration.jobs import (
     expressions_refresh_job,
     shots_refresh_job,
     title_job,
+    trailerness_model_job,
+    trailers_refresh_job,
 )
 from marquee.orchestration.lineage import with_upstream_code_versions
 from marquee.orchestration.sensors import incoming_titles_sensor
@@ -63,6 +70,12 @@ def build_definitions(
         build_expression_model_asset(faces_with, embed_with),
         expression_scores,
         thumbnail_candidates,
+        build_trailer_asset(detector),
+        trailer_matches,
+        shot_features_asset,
+        trailerness_model,
+        trailerness,
+        trailer_moments,
         report,
     ]
     return Definitions(
@@ -73,6 +86,8 @@ def build_definitions(
             characters_refresh_job,
             expression_model_job,
             expressions_refresh_job,
+            trailerness_model_job,
+            trailers_refresh_job,
         ],
         sensors=[incoming_titles_sensor],
         resources={"lake": LakeResource.from_settings(settings)},

@@ -3,7 +3,7 @@
 from dagster import AssetSelection, define_asset_job
 
 #: Models that serve every title (not partitioned) are materialised by their own jobs.
-TITLE_ASSETS = AssetSelection.all() - AssetSelection.assets("expression_model")
+TITLE_ASSETS = AssetSelection.all() - AssetSelection.assets("expression_model", "trailerness_model")
 
 #: Everything per title; what the sensor launches and what `marquee run` executes in-process.
 title_job = define_asset_job(
@@ -39,4 +39,18 @@ expressions_refresh_job = define_asset_job(
     "expressions_refresh_job",
     selection=AssetSelection.assets("expression_scores").downstream(),
     description="Re-score faces and re-rank thumbnail candidates (after re-training the expression model).",
+)
+
+#: (Re-)train the trailerness model on every title with a trailer (or store the heuristic).
+trailerness_model_job = define_asset_job(
+    "trailerness_model_job",
+    selection=AssetSelection.assets("trailerness_model"),
+    description="Train the trailerness model on the soft labels of every title that has a trailer.",
+)
+
+#: After re-training the trailerness model: scores, moments and reports, for a backfill.
+trailers_refresh_job = define_asset_job(
+    "trailers_refresh_job",
+    selection=AssetSelection.assets("trailerness").downstream(),
+    description="Re-score shots and re-rank trailer moments (after re-training the trailerness model).",
 )

