@@ -163,3 +163,14 @@ def test_cli_bad_trailer_names_the_file(
     assert cli.main(["trailer-match", str(film), str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "error" in err
+
+
+def test_split_point_finds_an_unexplained_tail() -> None:
+    from marquee.ops.trailers.match import MIN_PART, _split_point
+
+    sims = np.r_[np.full(20, 0.8), np.full(MIN_PART + 2, 0.05)].astype(np.float32)
+    assert _split_point(sims, 0.37) == 20
+    assert _split_point(np.r_[np.full(MIN_PART + 1, 0.1), np.full(20, 0.9)], 0.37) == MIN_PART + 1
+    assert _split_point(np.r_[np.full(20, 0.8), np.full(MIN_PART - 1, 0.05)], 0.37) is None
+    noisy = np.r_[np.full(20, 0.8), np.full(MIN_PART + 2, 0.3)]  # a weak tail, not another shot
+    assert _split_point(noisy, 0.37) is None

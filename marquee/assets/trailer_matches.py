@@ -45,6 +45,8 @@ MATCHES_SCHEMA = pa.schema(
         ("similarity", pa.float32()),
         ("speed", pa.float32()),  # film frames per trailer frame
         ("matched", pa.bool_()),
+        # 1 for the second half of a detected trailer shot that really held two shots (a missed cut)
+        ("part", pa.int8()),
     ]
 )
 
@@ -81,8 +83,9 @@ def _shots(rows: list[dict]) -> list[Shot]:
             "in [0, 1].",
         )
     ],
-    description="Per trailer shot: the film shot it comes from (or none), similarity, film times and "
-    "speed (`trailer_matches`); per film shot: its soft label (`shot_labels`). Empty without a trailer.",
+    description="Per trailer shot (two rows, `part` 0 and 1, when a detected shot held two): the film "
+    "shot it comes from (or none), similarity, film times and speed (`trailer_matches`); per film "
+    "shot: its soft label (`shot_labels`). Empty without a trailer.",
 )
 def trailer_matches(context: AssetExecutionContext, lake: LakeResource):
     title_id = context.partition_key
