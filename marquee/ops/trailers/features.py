@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from marquee.ops.trailers.audio import AUDIO_FEATURES, AudioTrack, analyze_audio
@@ -185,8 +186,10 @@ def features_for_file(
 ) -> ShotFeatures:
     """Features of a plain file (benchmarks, no state): ``shots`` are (start_frame, end_frame)
     inclusive, in order, tiling the film. One video decode samples ``frames_per_shot`` frames per shot
-    (evenly inside it) for the encoder and, when ``motion`` is None, measures motion as the mean
-    absolute difference of consecutive 48x27 grey thumbnails inside the shot (0-255). With
+    (evenly inside it) for the encoder and, when ``motion`` is None, measures motion as the shots pass
+    does (``scan.MotionMeter`` and ``scan.shot_motion``): per frame the mean absolute difference of
+    consecutive 48x27 grey thumbnails in [0, 1], per shot the median over its frames but the first
+    (without the pass's exclusion of dissolve and fade frames: plain shot tuples carry no transitions). With
     ``clip_encoder`` the embedding is instead a clip of ``clip_encoder.frames`` consecutive frames
     around each shot's middle. The audio track is decoded separately (``analyze_audio``).
     """
@@ -213,7 +216,7 @@ def features_for_file(
     pictures: list[list[np.ndarray]] = [[] for _ in range(n)]
     clips: list[list[np.ndarray]] = [[] for _ in range(n)]
     times = np.zeros(len(shot_of) + 1)
-    motion_sum, motion_n = np.zeros(n), np.zeros(n)
+    frame_motion = np.zeros(len(shot_of), np.float32)
     prev: np.ndarray | None = None
     t0 = time.perf_counter()
     count = 0
@@ -224,10 +227,9 @@ def features_for_file(
         count = d.index + 1
         i = int(shot_of[d.index])
         if motion is None:
-            grey = d.small_rgb(48, 27).mean(axis=2, dtype=np.float32)
-            if prev is not None and d.index != shots[i][0]:
-                motion_sum[i] += float(np.abs(grey - prev).mean())
-                motion_n[i] += 1
+            grey = cv2.cvtColor(d.small_rgb(48, 27), cv2.COLOR_RGB2GRAY)
+            if prev is not None:
+                frame_motion[d.index] = cv2.norm(grey, prev, cv2.NORM_L1) / (grey.size * 255.0)
             prev = grey
         if d.index in wanted:
             pictures[i].append(d.rgb(224, 224))
@@ -252,7 +254,10 @@ def features_for_file(
     t2 = time.perf_counter()
     audio = analyze_audio(video) if with_audio else None
     timing.audio_s += time.perf_counter() - t2
-    mot = motion if motion is not None else np.where(motion_n > 0, motion_sum / np.maximum(motion_n, 1), 0.0)
+    if motion is not None:
+        mot = motion
+    else:
+        mot = [float(np.median(frame_motion[a + 1 : b + 1])) if b > a else 0.0 for a, b in shots]
     duration = float(times[count])
     if math.isnan(duration) or duration <= 0:
         duration = float(ends[-1])

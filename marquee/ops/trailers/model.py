@@ -36,8 +36,8 @@ from marquee.ops.trailers.baselines import MOTION_LOUDNESS, HeuristicModel
 from marquee.ops.trailers.features import SCALAR_FEATURES, standardise_within_title
 
 #: Embedding dimensions kept by PCA (fewer when there are fewer training shots). Few titles have
-#: trailers, so few directions can be learnt; 8 did as well as 4 and better than 16 on the synthetic
-#: pairs of bench/trailer_ranking.py (a weak choice: five titles).
+#: trailers, so few directions can be learnt: on five synthetic titles of bench/trailer_ranking.py,
+#: 4 components ranked best and 16 worst; 8 is an untuned compromise, not a measured optimum.
 PCA_COMPONENTS = 8
 TOP_K = 10
 
@@ -260,6 +260,7 @@ def train_model(
             "motion_loudness": [],
             "heuristic": [],
         }
+        per_title: dict[str, dict[str, float]] = {}
         for t in titles:
             m = g == t
             if not hard[m].any():
@@ -268,10 +269,12 @@ def train_model(
             per["random"].append(random_metrics(hard[m], k, seed=seed))
             per["motion_loudness"].append(ranking_metrics(MOTION_LOUDNESS.score(x[m]), hard[m], k))
             per["heuristic"].append(ranking_metrics(HeuristicModel().score(x[m]), hard[m], k))
+            per_title[t] = {name: round(rows[-1][f"precision@{k}"], 4) for name, rows in per.items()}
         metrics |= {
             "cv": "leave-one-title-out" if len(titles) <= 10 else "5-fold grouped by title",
             "cv_titles_scored": len(per["model"]),
             **{name: _mean_metrics(rows) for name, rows in per.items()},
+            f"per_title_precision@{k}": per_title,
         }
     pipeline = _fit(xs, y, embed_dim, seed)
     return TrailernessModel(pipeline=pipeline, metrics=metrics, embed_dim=embed_dim, encoder=encoder)
