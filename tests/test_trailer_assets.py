@@ -146,3 +146,25 @@ def test_a_trailer_dropped_beside_its_film_is_adopted_with_it(tmp_path):
     manifest = registry.adopt(incoming)
     assert manifest.trailer_key == "titles/night-train/trailer.mp4" and store.exists(manifest.trailer_key)
     assert store.list("incoming") == []
+
+
+def test_features_without_an_embedding_round_trip_and_change_the_code_version():
+    """MARQUEE_FRAME_ENCODER=none: rows without an embedding, and a different shot_features version."""
+    import numpy as np
+
+    from marquee.assets.shot_features import features_from_table, features_table
+    from marquee.ops.trailers.features import SCALAR_FEATURES
+
+    scalars = np.arange(2 * len(SCALAR_FEATURES), dtype=float).reshape(2, -1)
+    scalars[1, 3] = np.nan  # motion unknown
+    ids, x, encoder = features_from_table(features_table([0, 1], scalars, np.zeros((2, 0)), ""))
+    assert ids == [0, 1] and encoder == "" and x.shape == scalars.shape
+    assert np.allclose(x, scalars, equal_nan=True)
+    versions = {
+        enc: build_definitions(frame_encoder=enc)
+        .resolve_asset_graph()
+        .get(AssetKey("shot_features"))
+        .code_version
+        for enc in ("mobilenet_v2", "none")
+    }
+    assert versions["mobilenet_v2"] != versions["none"]

@@ -4,14 +4,16 @@ Default CPU configuration, with no second decode of the picture: shot length and
 shots pass's per-shot ``motion``; audio loudness and onsets (one decode of the audio track only);
 faces and character prominence from the characters stages; and the ImageNet MobileNetV2 embedding
 of the shot's stored keyframes. The encoder's version is stored on every row, and the trailerness
-model refuses rows made by another encoder.
+model refuses rows made by another encoder. ``MARQUEE_FRAME_ENCODER=none`` leaves the embedding out
+(for users who do not want ImageNet-trained weights: see the README's licence table); the model then
+learns from the other columns.
 """
 
 import time
 
 import numpy as np
 import pyarrow as pa
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, table_data_version
 from marquee.assets.faces import load_keyframe
@@ -52,99 +54,115 @@ def features_from_table(table: pa.Table) -> tuple[list[int], np.ndarray, str]:
     scalars = np.array(
         [[np.nan if r[n] is None else r[n] for n in SCALAR_FEATURES] for r in rows], np.float64
     )
-    emb = np.array([r["embedding"] or [] for r in rows], np.float64)
+    width = len(rows[0]["embedding"] or [])
+    emb = np.array([r["embedding"] or [0.0] * width for r in rows], np.float64).reshape(len(rows), width)
     encoders = {r["encoder"] for r in rows}
-    return [r["shot_id"] for r in rows], np.hstack([scalars, emb.reshape(len(rows), -1)]), encoders.pop()
+    return [r["shot_id"] for r in rows], np.hstack([scalars, emb]), encoders.pop()
 
 
-@asset(
-    name="shot_features",
-    deps=["shots", "keyframes", "faces", "face_clusters", "character_graph", "title"],
-    partitions_def=titles_partitions,
-    code_version="shot_features-1|mobilenet_v2_imagenet@224|keyframes=3",
-    retry_policy=HEAVY_RETRY,
-    group_name="trailers",
-    kinds={"pytorch", "pyav", "duckdb"},
-    description="Per film shot: length, position, motion, audio loudness and onsets, faces and "
-    "character prominence, and the MobileNetV2 embedding of its keyframes.",
-)
-def shot_features_asset(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
-    title_id = context.partition_key
-    store, wh, registry = lake.store(), lake.warehouse(), lake.titles()
-    info = wh.read_table("titles", title_id).to_pylist()[0]
-    shots = wh.read_table("shots", title_id).sort_by("shot_id").to_pylist()
-    shot_ids = [int(s["shot_id"]) for s in shots]
-    timings: dict[str, float] = {}
+#: Frame encoders for the shot embedding: the default, or none at all.
+FRAME_ENCODERS = ("mobilenet_v2", "none")
 
-    # Faces and characters (already computed by the characters stages).
-    faces = wh.read_table("faces", title_id).to_pylist()
-    character_of = {
-        r["face_id"]: r["character_id"] for r in wh.read_table("face_clusters", title_id).to_pylist()
-    }
-    for f in faces:
-        f["character_id"] = character_of.get(f["face_id"], -1)
-    nodes = {r["character_id"]: r for r in wh.read_table("character_nodes", title_id).to_pylist()}
-    face_cols = face_features(
-        shot_ids, faces, frame_area=float(info["width"]) * float(info["height"]), characters=nodes
+
+def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefinition:
+    """The ``shot_features`` asset with this frame encoder (``FRAME_ENCODERS``)."""
+    if frame_encoder not in FRAME_ENCODERS:
+        raise ValueError(f"unknown frame encoder {frame_encoder!r}; choose one of {FRAME_ENCODERS}")
+
+    @asset(
+        name="shot_features",
+        deps=["shots", "keyframes", "faces", "face_clusters", "character_graph", "title"],
+        partitions_def=titles_partitions,
+        code_version=f"shot_features-1|{frame_encoder}@224|keyframes={KEYFRAMES_PER_SHOT}",
+        retry_policy=HEAVY_RETRY,
+        group_name="trailers",
+        kinds={"pytorch", "pyav", "duckdb"},
+        description="Per film shot: length, position, motion, audio loudness and onsets, faces and "
+        "character prominence, and the MobileNetV2 embedding of its keyframes.",
     )
+    def shot_features_asset(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+        title_id = context.partition_key
+        store, wh, registry = lake.store(), lake.warehouse(), lake.titles()
+        info = wh.read_table("titles", title_id).to_pylist()[0]
+        shots = wh.read_table("shots", title_id).sort_by("shot_id").to_pylist()
+        shot_ids = [int(s["shot_id"]) for s in shots]
+        timings: dict[str, float] = {}
 
-    # Audio: one decode of the audio track.
-    t0 = time.perf_counter()
-    manifest = registry.manifest(title_id)
-    with bad_input_fails_fast():
-        with registry.local_file(manifest.source_key, lake.scratch()) as path:
-            try:
-                audio = analyze_audio(path)
-            except VideoError as exc:
-                raise VideoError(info["path"], exc.reason) from exc
-        encoder = lake.models().frame_encoder()
-    timings["audio_s"] = time.perf_counter() - t0
+        # Faces and characters (already computed by the characters stages).
+        faces = wh.read_table("faces", title_id).to_pylist()
+        character_of = {
+            r["face_id"]: r["character_id"] for r in wh.read_table("face_clusters", title_id).to_pylist()
+        }
+        for f in faces:
+            f["character_id"] = character_of.get(f["face_id"], -1)
+        nodes = {r["character_id"]: r for r in wh.read_table("character_nodes", title_id).to_pylist()}
+        face_cols = face_features(
+            shot_ids, faces, frame_area=float(info["width"]) * float(info["height"]), characters=nodes
+        )
 
-    # Visual: the best few stored keyframes of each shot.
-    t0 = time.perf_counter()
-    keyframes = wh.read_table("keyframes", title_id).sort_by(
-        [("shot_id", "ascending"), ("rank_in_shot", "ascending")]
-    )
-    per_shot: dict[int, list[dict]] = {}
-    for k in keyframes.to_pylist():
-        chosen = per_shot.setdefault(int(k["shot_id"]), [])
-        if len(chosen) < KEYFRAMES_PER_SHOT:
-            chosen.append(k)
-    wanted = [k for sid in shot_ids for k in per_shot.get(sid, [])]
-    images: dict[int, list[np.ndarray]] = {sid: [] for sid in shot_ids}
-    for kf in prefetched(wanted, lambda row: load_keyframe(store, row)):
-        images[kf.shot_id].append(kf.image)
-    embedding = shot_embeddings(encoder, [images[sid] for sid in shot_ids])
-    timings["visual_s"] = time.perf_counter() - t0
+        # Audio: one decode of the audio track.
+        t0 = time.perf_counter()
+        manifest = registry.manifest(title_id)
+        with bad_input_fails_fast():
+            with registry.local_file(manifest.source_key, lake.scratch()) as path:
+                try:
+                    audio = analyze_audio(path)
+                except VideoError as exc:
+                    raise VideoError(info["path"], exc.reason) from exc
+            encoder = lake.models().frame_encoder() if frame_encoder != "none" else None
+        timings["audio_s"] = time.perf_counter() - t0
 
-    motion = [s.get("motion") for s in shots]
-    feats = shot_features(
-        shot_ids,
-        [s["start_s"] for s in shots],
-        [s["end_s"] for s in shots],
-        float(info["duration_s"]),
-        motion=None if any(m is None for m in motion) else motion,
-        audio=audio,
-        faces=face_cols,
-        embeddings=embedding,
-        encoder=encoder.version,
-    )
-    table = features_table(shot_ids, feats.scalars, feats.embedding, encoder.version)
-    wh.write_table("shot_features", title_id, table)
-    context.log.info(
-        f"{title_id}: features for {len(shot_ids)} shots ({len(wanted)} keyframes encoded, "
-        f"audio {'yes' if audio.has_audio else 'none'})"
-    )
-    return MaterializeResult(
-        metadata={
-            "n_shots": len(shot_ids),
-            "keyframes_encoded": len(wanted),
-            "encoder": encoder.version,
-            "has_audio": bool(audio.has_audio),
-            "has_motion": all(m is not None for m in motion),
-            "timings_s": MetadataValue.json({k: round(v, 3) for k, v in timings.items()}),
-            "ms_per_keyframe": round(1000 * timings["visual_s"] / max(len(wanted), 1), 1),
-            "preview": preview(table.drop_columns(["embedding"])),
-        },
-        data_version=table_data_version(table),
-    )
+        # Visual: the best few stored keyframes of each shot.
+        t0 = time.perf_counter()
+        wanted: list[dict] = []
+        embedding, encoder_version = None, ""
+        if encoder is not None:
+            keyframes = wh.read_table("keyframes", title_id).sort_by(
+                [("shot_id", "ascending"), ("rank_in_shot", "ascending")]
+            )
+            per_shot: dict[int, list[dict]] = {}
+            for k in keyframes.to_pylist():
+                chosen = per_shot.setdefault(int(k["shot_id"]), [])
+                if len(chosen) < KEYFRAMES_PER_SHOT:
+                    chosen.append(k)
+            wanted = [k for sid in shot_ids for k in per_shot.get(sid, [])]
+            images: dict[int, list[np.ndarray]] = {sid: [] for sid in shot_ids}
+            for kf in prefetched(wanted, lambda row: load_keyframe(store, row)):
+                images[kf.shot_id].append(kf.image)
+            embedding = shot_embeddings(encoder, [images[sid] for sid in shot_ids])
+            encoder_version = encoder.version
+        timings["visual_s"] = time.perf_counter() - t0
+
+        motion = [s.get("motion") for s in shots]
+        feats = shot_features(
+            shot_ids,
+            [s["start_s"] for s in shots],
+            [s["end_s"] for s in shots],
+            float(info["duration_s"]),
+            motion=None if any(m is None for m in motion) else motion,
+            audio=audio,
+            faces=face_cols,
+            embeddings=embedding,
+            encoder=encoder_version,
+        )
+        table = features_table(shot_ids, feats.scalars, feats.embedding, encoder_version)
+        wh.write_table("shot_features", title_id, table)
+        context.log.info(
+            f"{title_id}: features for {len(shot_ids)} shots ({len(wanted)} keyframes encoded, "
+            f"audio {'yes' if audio.has_audio else 'none'})"
+        )
+        return MaterializeResult(
+            metadata={
+                "n_shots": len(shot_ids),
+                "keyframes_encoded": len(wanted),
+                "encoder": encoder_version or "none",
+                "has_audio": bool(audio.has_audio),
+                "has_motion": all(m is not None for m in motion),
+                "timings_s": MetadataValue.json({k: round(v, 3) for k, v in timings.items()}),
+                "ms_per_keyframe": round(1000 * timings["visual_s"] / max(len(wanted), 1), 1),
+                "preview": preview(table.drop_columns(["embedding"])),
+            },
+            data_version=table_data_version(table),
+        )
+
+    return shot_features_asset

