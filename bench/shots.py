@@ -7,7 +7,10 @@ truth), at 360p and 720p. Detectors: Marquee ``hybrid`` (the default) and ``fast
 every frame (the reference 100/50 windowing); PySceneDetect 0.7.2 ``ContentDetector`` and
 ``AdaptiveDetector`` with their defaults (OpenCV decode, automatic downscale); and plain PyAV decode
 of every frame as the floor. Each detector decodes the file itself; frames/s is end to end (decode +
-detection), models loaded beforehand (load times are reported apart).
+detection), models loaded beforehand (load times are reported apart). Beside wall-clock frames/s each
+run records the CPU time of the whole process (all threads: decoder, OpenCV, the hybrid's model worker,
+torch), as ``cpu_ms_per_frame``: on a machine shared with other work, wall-clock ratios between
+detectors drift with the load, CPU-time ratios much less.
 
 Scores: a predicted transition matches a true one when their spans, widened by ``--tolerance``
 frames, overlap (one-to-one). Precision / recall / F1 per video and pooled over all videos.
@@ -21,6 +24,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -130,31 +134,49 @@ def main() -> int:
     TransNetV2Model.shared()
     load_s = time.perf_counter() - t
 
+    def cpu_s() -> float:
+        t = os.times()
+        return t.user + t.system
+
     table: dict[str, dict] = {}
     for peer, fn in PEERS.items():
-        pooled, frames, seconds, per_video = Score(0, 0, 0, 0), 0, 0.0, {}
+        pooled, frames, seconds, cpu, per_video = Score(0, 0, 0, 0), 0, 0.0, 0.0, {}
         for name, path, truth in videos:
+            c0 = cpu_s()
             predicted, n, secs, extra = fn(path)
+            used = cpu_s() - c0
             s = score(truth, predicted, args.tolerance)
             if peer != "pyav-decode":
                 pooled = pooled + s
             frames += n
             seconds += secs
-            per_video[name] = s.as_dict() | {"frames": n, "frames_per_s": round(n / secs, 1)} | extra
+            cpu += used
+            speed = {"frames": n, "frames_per_s": round(n / secs, 1)}
+            speed["cpu_ms_per_frame"] = round(1000 * used / n, 3)
+            per_video[name] = s.as_dict() | speed | extra
             print(
                 f"{peer:26s} {name:24s} F1 {s.f1:.3f}  P {s.precision:.3f}  R {s.recall:.3f}"
-                f"  {n / secs:7.0f} f/s",
+                f"  {n / secs:7.0f} f/s  {1000 * used / n:6.3f} cpu-ms/f",
                 flush=True,
             )
         table[peer] = {
             "pooled": pooled.as_dict(),
             "frames_per_s": round(frames / seconds, 1),
+            "cpu_ms_per_frame": round(1000 * cpu / frames, 3),
             "videos": per_video,
         }
 
     def fps(peer: str) -> float:
         return table[peer]["frames_per_s"]
 
+    def cpu_ratio(peer: str, other: str) -> float:
+        return round(table[other]["cpu_ms_per_frame"] / table[peer]["cpu_ms_per_frame"], 2)
+
+    def per_file(peer: str, other: str) -> dict[str, float]:
+        a, b = table[peer]["videos"], table[other]["videos"]
+        return {v: round(a[v]["frames_per_s"] / b[v]["frames_per_s"], 2) for v in a}
+
+    hybrid = "marquee-hybrid (default)"
     summary = {
         "default_f1": table["marquee-hybrid (default)"]["pooled"]["f1"],
         "transnetv2_f1": table["transnetv2"]["pooled"]["f1"],
@@ -165,6 +187,12 @@ def main() -> int:
         ),
         "speed_vs_transnetv2": round(fps("marquee-hybrid (default)") / fps("transnetv2"), 2),
         "speed_vs_plain_decode": round(fps("marquee-hybrid (default)") / fps("pyav-decode"), 2),
+        "fast_speed_vs_pyscenedetect_content": round(fps("marquee-fast") / fps("pyscenedetect-content"), 2),
+        "speed_vs_pyscenedetect_content_per_video": per_file(hybrid, "pyscenedetect-content"),
+        "speed_vs_transnetv2_per_video": per_file(hybrid, "transnetv2"),
+        "cpu_speed_vs_pyscenedetect_content": cpu_ratio(hybrid, "pyscenedetect-content"),
+        "cpu_speed_vs_transnetv2": cpu_ratio(hybrid, "transnetv2"),
+        "fast_cpu_speed_vs_pyscenedetect_content": cpu_ratio("marquee-fast", "pyscenedetect-content"),
         "transnetv2_model_load_s": round(load_s, 2),
     }
     result = {

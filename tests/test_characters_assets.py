@@ -100,6 +100,10 @@ def test_facenet_without_weights_fails_with_the_path(materialised):
     assert emb.column("embedder")[0].as_py().startswith("dlib_resnet@")
 
 
+#: Faces and characters are inputs of the trailer-worthiness features, so these follow them too.
+TRAILER_STAGES = ("shot_features", "trailerness_model", "trailerness", "trailer_moments")
+
+
 def test_face_model_change_marks_characters_stale_not_shots(tmp_path, monkeypatch):
     """Switching the embedder changes the code version of face_embeddings and everything after it
     (the expression model too: it measures its dataset's faces with the same models); switching the
@@ -116,6 +120,7 @@ def test_face_model_change_marks_characters_stale_not_shots(tmp_path, monkeypatc
         "expression_model",
         "expression_scores",
         "thumbnail_candidates",
+        *TRAILER_STAGES,
         "report",
     }
     changed = {k for k in base if base[k] != other_detector[k]}
@@ -127,6 +132,7 @@ def test_face_model_change_marks_characters_stale_not_shots(tmp_path, monkeypatc
         "expression_model",
         "expression_scores",
         "thumbnail_candidates",
+        *TRAILER_STAGES,
         "report",
     }
 

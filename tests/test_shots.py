@@ -214,3 +214,84 @@ def test_a_dissolve_candidate_must_span_several_changing_frames():
     found = run(FastDetector(), frames)
     assert [t.kind for t in found] == ["dissolve"]
     assert run(FastDetector(dissolve_min_span=40), frames) == []  # no dissolve is that long
+
+
+def test_overlapping_unsure_dissolves_share_one_model_window():
+    from marquee.ops.shots.fast import Candidate
+    from marquee.ops.shots.hybrid import DISSOLVE_WINDOW, HybridDetector
+
+    frames = [f.astype(np.uint8) for f in scene(np.random.default_rng(6), 400)]
+    detector = HybridDetector()
+    for i, f in enumerate(frames[:250]):
+        detector.process(i, f)
+    # Two peaks of one long dissolve (its span seen twice), and a separate one further on.
+    first = Candidate("dissolve", 100, "unsure", 0.8, 92, 112)
+    second = Candidate("dissolve", 108, "unsure", 0.8, 96, 116)
+    other = Candidate("dissolve", 180, "unsure", 0.8, 175, 186)
+    for c in (first, second, other):
+        detector.on_candidate(c)
+    for i, f in enumerate(frames[250:], start=250):
+        detector.process(i, f)
+    detector.finish()
+    assert detector.twins == 1
+    assert detector.model_frames == 2 * DISSOLVE_WINDOW
+    assert second.model_score == first.model_score is not None
+    assert (second.verdict, second.start, second.end) == (first.verdict, first.start, first.end)
+    assert other.model_score is not None and other.verdict in ("yes", "no")
+
+
+def test_shot_motion_is_higher_in_a_moving_shot_than_a_still_one():
+    from marquee.ops.scan import MotionMeter, shot_motion
+
+    rng = np.random.default_rng(8)
+    still = [f.astype(np.uint8) for f in scene(rng, 1)] * 40  # one picture held
+    moving = _panned(seed=9)[:50]  # a brisk pan: every frame moves
+    frames, truth = still + moving, [Transition(40, 40, "cut")]
+    meter = MotionMeter()
+    for f in frames:
+        meter.push(f)
+    per_frame = meter.values()
+    assert per_frame.shape == (90,) and per_frame.dtype == np.float32
+    assert per_frame[0] == 0.0 and per_frame.min() >= 0.0 and per_frame.max() <= 1.0
+    shots = shots_from_transitions(truth, len(frames))
+    motion = shot_motion(per_frame, shots, truth)
+    assert len(motion) == len(shots) == 2
+    assert motion[0] == 0.0  # a held picture does not move
+    assert motion[1] > 0.02
+    # The cut's own difference is no motion of either shot: without it the still shot stays still.
+    assert per_frame[40] > motion[1]
+
+
+def test_shot_motion_leaves_out_the_frames_of_a_dissolve():
+    from marquee.ops.scan import MotionMeter, shot_motion
+
+    frames, _ = edit([("dissolve", 20)], [60, 60], seed=10)
+    still_a = [frames[0]] * 50 + frames[50:70] + [frames[-1]] * 50  # still, dissolve (moving), still
+    still_a = [np.asarray(f, np.uint8) for f in still_a]
+    meter = MotionMeter()
+    for f in still_a:
+        meter.push(f)
+    dissolve = [Transition(50, 69, "dissolve")]
+    shots = shots_from_transitions(dissolve, len(still_a))
+    assert shot_motion(meter.values(), shots, dissolve) == [0.0, 0.0]
+
+
+def test_scan_gives_every_shot_a_motion_value(tmp_path):
+    import av
+
+    from marquee.ops.scan import scan_video
+
+    rng = np.random.default_rng(11)
+    still = [cv2.resize(f.astype(np.uint8), (160, 90)) for f in scene(rng, 1)] * 30
+    moving = [cv2.resize(f, (160, 90)) for f in _panned(seed=12)[:30]]
+    path = tmp_path / "two-shots.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
+        for f in still + moving:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode())
+    result = scan_video(path, detector=make_detector("fast"))
+    assert [s.start_frame for s in result.shots] == [0, 30]
+    assert len(result.frame_motion) == 60 and len(result.shot_motion) == 2
+    assert result.shot_motion[0] < 0.01 < result.shot_motion[1]

@@ -168,3 +168,33 @@ def test_features_without_an_embedding_round_trip_and_change_the_code_version():
         for enc in ("mobilenet_v2", "none")
     }
     assert versions["mobilenet_v2"] != versions["none"]
+
+
+def test_a_3d_cnn_clip_encoder_from_the_model_store_replaces_the_keyframe_embedding(materialised, tmp_path):
+    """MARQUEE_FRAME_ENCODER=r3d_18 with a state dict placed in the model store (random weights here:
+    the wiring, not the quality); without the file the asset names where to put it."""
+    torch = pytest.importorskip("torch")
+    from torchvision.models.video import r3d_18
+
+    lake, instance = materialised["lake"], materialised["instance"]
+    defs = build_definitions(materialised["settings"], frame_encoder="r3d_18")
+    key = "models/video_resnet/r3d_18.pth"
+    lake.store().delete_prefix("models/video_resnet")
+    failed = run_title(defs, instance, "chars", selection=["shot_features"])
+    assert not failed.success
+    messages = " ".join(
+        e.step_failure_data.error.message
+        for e in failed.all_events
+        if e.is_step_failure and e.step_failure_data
+    )
+    assert lake.store().url(key) in messages
+    local = tmp_path / "r3d_18.pth"
+    torch.save(r3d_18(weights=None).state_dict(), local)
+    lake.store().put_file(local, key)
+    try:
+        assert run_title(defs, instance, "chars", selection=["shot_features"]).success
+        rows = lake.warehouse().read_table("shot_features", "chars").to_pylist()
+        assert rows and all(r["encoder"].startswith("r3d_18-") and len(r["embedding"]) == 512 for r in rows)
+    finally:
+        lake.store().delete_prefix("models/video_resnet")
+        assert run_title(materialised["defs"], instance, "chars", selection=["shot_features"]).success

@@ -6,7 +6,9 @@ faces and character prominence from the characters stages; and the ImageNet Mobi
 of the shot's stored keyframes. The encoder's version is stored on every row, and the trailerness
 model refuses rows made by another encoder. ``MARQUEE_FRAME_ENCODER=none`` leaves the embedding out
 (for users who do not want ImageNet-trained weights: see the README's licence table); the model then
-learns from the other columns.
+learns from the other columns. ``r3d_18`` / ``r3d_34`` (the paper's 3D ResNet-34) embed a 16-frame
+clip around each shot's middle instead, at the cost of one more decode of the film; their weights
+must be placed in the model store (no package ships them).
 """
 
 import time
@@ -21,8 +23,19 @@ from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
 from marquee.ops.prefetch import prefetched
 from marquee.ops.trailers.audio import analyze_audio
-from marquee.ops.trailers.features import SCALAR_FEATURES, face_features, shot_embeddings, shot_features
+from marquee.ops.trailers.features import (
+    SCALAR_FEATURES,
+    FileFeatureTiming,
+    ShotFeatures,
+    face_features,
+    features_for_file,
+    shot_embeddings,
+    shot_features,
+)
+from marquee.ops.trailers.visual import FrameEncoder
 from marquee.resources.lake import LakeResource
+from marquee.resources.storage import ObjectStore
+from marquee.resources.warehouse import Warehouse
 
 FEATURES_SCHEMA = pa.schema(
     [("shot_id", pa.int32())]
@@ -61,7 +74,10 @@ def features_from_table(table: pa.Table) -> tuple[list[int], np.ndarray, str]:
 
 
 #: Frame encoders for the shot embedding: the default, or none at all.
-FRAME_ENCODERS = ("mobilenet_v2", "none")
+FRAME_ENCODERS = ("mobilenet_v2", "none", "r3d_18", "r3d_34")
+#: 3D-CNN encoders see a clip around each shot's middle, which the stored keyframes cannot give:
+#: they cost one more decode of the film (meant for users with a GPU and weights in the model store).
+CLIP_ENCODERS = ("r3d_18", "r3d_34")
 
 
 def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefinition:
@@ -100,69 +116,114 @@ def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefi
             shot_ids, faces, frame_area=float(info["width"]) * float(info["height"]), characters=nodes
         )
 
-        # Audio: one decode of the audio track.
-        t0 = time.perf_counter()
-        manifest = registry.manifest(title_id)
-        with bad_input_fails_fast():
-            with registry.local_file(manifest.source_key, lake.scratch()) as path:
-                try:
-                    audio = analyze_audio(path)
-                except VideoError as exc:
-                    raise VideoError(info["path"], exc.reason) from exc
-            encoder = lake.models().frame_encoder() if frame_encoder != "none" else None
-        timings["audio_s"] = time.perf_counter() - t0
-
-        # Visual: the best few stored keyframes of each shot.
-        t0 = time.perf_counter()
-        wanted: list[dict] = []
-        embedding, encoder_version = None, ""
-        if encoder is not None:
-            keyframes = wh.read_table("keyframes", title_id).sort_by(
-                [("shot_id", "ascending"), ("rank_in_shot", "ascending")]
-            )
-            per_shot: dict[int, list[dict]] = {}
-            for k in keyframes.to_pylist():
-                chosen = per_shot.setdefault(int(k["shot_id"]), [])
-                if len(chosen) < KEYFRAMES_PER_SHOT:
-                    chosen.append(k)
-            wanted = [k for sid in shot_ids for k in per_shot.get(sid, [])]
-            images: dict[int, list[np.ndarray]] = {sid: [] for sid in shot_ids}
-            for kf in prefetched(wanted, lambda row: load_keyframe(store, row)):
-                images[kf.shot_id].append(kf.image)
-            embedding = shot_embeddings(encoder, [images[sid] for sid in shot_ids])
-            encoder_version = encoder.version
-        timings["visual_s"] = time.perf_counter() - t0
-
         motion = [s.get("motion") for s in shots]
-        feats = shot_features(
-            shot_ids,
-            [s["start_s"] for s in shots],
-            [s["end_s"] for s in shots],
-            float(info["duration_s"]),
-            motion=None if any(m is None for m in motion) else motion,
-            audio=audio,
-            faces=face_cols,
-            embeddings=embedding,
-            encoder=encoder_version,
-        )
+        known_motion = None if any(m is None for m in motion) else motion
+        manifest = registry.manifest(title_id)
+        if frame_encoder in CLIP_ENCODERS:
+            feats, timings = _with_clips(
+                lake, info, manifest.source_key, shots, known_motion, face_cols, frame_encoder
+            )
+            encoder_version, n_encoded, has_audio = (
+                feats.encoder,
+                len(shots),
+                bool(np.nansum(feats.column("has_audio"))),
+            )
+        else:
+            # Audio: one decode of the audio track.
+            t0 = time.perf_counter()
+            with bad_input_fails_fast():
+                with registry.local_file(manifest.source_key, lake.scratch()) as path:
+                    try:
+                        audio = analyze_audio(path)
+                    except VideoError as exc:
+                        raise VideoError(info["path"], exc.reason) from exc
+                encoder = lake.models().frame_encoder() if frame_encoder != "none" else None
+            timings["audio_s"] = time.perf_counter() - t0
+            has_audio = bool(audio.has_audio)
+
+            # Visual: the best few stored keyframes of each shot (no decode of the film).
+            t0 = time.perf_counter()
+            embedding, n_encoded, encoder_version = None, 0, ""
+            if encoder is not None:
+                embedding, n_encoded = _keyframe_embeddings(store, wh, title_id, shot_ids, encoder)
+                encoder_version = encoder.version
+            timings["visual_s"] = time.perf_counter() - t0
+            feats = shot_features(
+                shot_ids,
+                [s["start_s"] for s in shots],
+                [s["end_s"] for s in shots],
+                float(info["duration_s"]),
+                motion=known_motion,
+                audio=audio,
+                faces=face_cols,
+                embeddings=embedding,
+                encoder=encoder_version,
+            )
         table = features_table(shot_ids, feats.scalars, feats.embedding, encoder_version)
         wh.write_table("shot_features", title_id, table)
         context.log.info(
-            f"{title_id}: features for {len(shot_ids)} shots ({len(wanted)} keyframes encoded, "
-            f"audio {'yes' if audio.has_audio else 'none'})"
+            f"{title_id}: features for {len(shot_ids)} shots ({n_encoded} keyframes or clips encoded, "
+            f"audio {'yes' if has_audio else 'none'})"
         )
         return MaterializeResult(
             metadata={
                 "n_shots": len(shot_ids),
-                "keyframes_encoded": len(wanted),
+                "keyframes_or_clips_encoded": n_encoded,
                 "encoder": encoder_version or "none",
-                "has_audio": bool(audio.has_audio),
-                "has_motion": all(m is not None for m in motion),
+                "has_audio": has_audio,
+                "has_motion": known_motion is not None,
                 "timings_s": MetadataValue.json({k: round(v, 3) for k, v in timings.items()}),
-                "ms_per_keyframe": round(1000 * timings["visual_s"] / max(len(wanted), 1), 1),
+                "ms_per_encoded_item": round(1000 * timings.get("visual_s", 0.0) / max(n_encoded, 1), 1),
                 "preview": preview(table.drop_columns(["embedding"])),
             },
             data_version=table_data_version(table),
         )
 
     return shot_features_asset
+
+
+def _keyframe_embeddings(
+    store: ObjectStore, wh: Warehouse, title_id: str, shot_ids: list[int], encoder: FrameEncoder
+) -> tuple[np.ndarray, int]:
+    """Per shot the mean embedding of its best ``KEYFRAMES_PER_SHOT`` stored keyframes."""
+    keyframes = wh.read_table("keyframes", title_id).sort_by(
+        [("shot_id", "ascending"), ("rank_in_shot", "ascending")]
+    )
+    per_shot: dict[int, list[dict]] = {}
+    for k in keyframes.to_pylist():
+        chosen = per_shot.setdefault(int(k["shot_id"]), [])
+        if len(chosen) < KEYFRAMES_PER_SHOT:
+            chosen.append(k)
+    wanted = [k for sid in shot_ids for k in per_shot.get(sid, [])]
+    images: dict[int, list[np.ndarray]] = {sid: [] for sid in shot_ids}
+    for kf in prefetched(wanted, lambda row: load_keyframe(store, row)):
+        images[kf.shot_id].append(kf.image)
+    return shot_embeddings(encoder, [images[sid] for sid in shot_ids]), len(wanted)
+
+
+def _with_clips(
+    lake: LakeResource,
+    info: dict,
+    source_key: str,
+    shots: list[dict],
+    motion: list[float] | None,
+    faces: np.ndarray,
+    arch: str,
+) -> tuple[ShotFeatures, dict[str, float]]:
+    """Features with a 3D-CNN clip embedding: one more decode of the film samples a clip per shot."""
+    timing = FileFeatureTiming()
+    with bad_input_fails_fast():
+        encoder = lake.models().clip_encoder(arch)
+        with lake.titles().local_file(source_key, lake.scratch()) as path:
+            try:
+                feats = features_for_file(
+                    path,
+                    [(int(s["start_frame"]), int(s["end_frame"])) for s in shots],
+                    motion,
+                    clip_encoder=encoder,
+                    faces=faces,
+                    timing=timing,
+                )
+            except VideoError as exc:
+                raise VideoError(info["path"], exc.reason) from exc
+    return feats, {"decode_s": timing.decode_s, "visual_s": timing.encode_s, "audio_s": timing.audio_s}

@@ -59,7 +59,7 @@ def build_shots_assets(
     params = dict(detector_params or {})
     policy = policy or KeyframePolicy()
     identity = make_detector(detector_name, **params).identity
-    shots_version = f"shots-1|{identity}"
+    shots_version = f"shots-2|{identity}"  # shots-2: the motion column
     keyframes_version = f"keyframes-1|{policy_version(policy)}"
 
     @multi_asset(
@@ -73,7 +73,8 @@ def build_shots_assets(
                 kinds={"pyav", "duckdb"},
                 metadata={"detector": identity},
                 description="Shot boundaries (cuts, dissolves, fades) over the whole title: shot id, "
-                "start/end frame and seconds, the transition that begins the shot, confidence.",
+                "start/end frame and seconds, the transition that begins the shot, confidence, and the "
+                "shot's median frame-to-frame motion (measured in the same decode pass).",
             ),
             AssetSpec(
                 KEYFRAMES,
@@ -157,7 +158,8 @@ def _emit_shots(
         for t in scan.transitions
     }
     rows = []
-    for shot in scan.shots:
+    motion = scan.shot_motion or [None] * len(scan.shots)
+    for shot, shot_motion in zip(scan.shots, motion, strict=True):
         start_s, end_s = scan.shot_times(shot)
         t = spans.get(shot.start_frame)
         rows.append(
@@ -173,6 +175,7 @@ def _emit_shots(
                 "transition_start_frame": t.start_frame if t else None,
                 "transition_end_frame": t.end_frame if t else None,
                 "confidence": round(float(shot.confidence), 4),
+                "motion": shot_motion,
                 "detector": detector.identity,
             }
         )
@@ -279,6 +282,9 @@ SHOTS_SCHEMA = pa.schema(
         ("transition_start_frame", pa.int64()),
         ("transition_end_frame", pa.int64()),
         ("confidence", pa.float32()),
+        # Median over the shot's own frames (not its first, none inside a transition) of the mean
+        # absolute difference of consecutive 48x27 grey frames, in [0, 1]: ~0 for a still shot.
+        ("motion", pa.float32()),
         ("detector", pa.string()),
     ]
 )

@@ -1,8 +1,9 @@
 """The single decode pass over a title: shot detection and keyframe candidates together.
 
 Decoding dominates the cost of the early stages, so every consumer of raw frames shares one pass:
-the shot detector gets a tiny RGB frame made by swscale straight from YUV, the keyframe spool gets
-the luma plane (for sharpness/brightness) and, once per window, the full picture.
+the shot detector gets a tiny RGB frame (``DecodedFrame.thumbnail``), the keyframe spool gets the luma
+plane (for sharpness/brightness) and, once per window, the full picture, and a per-frame motion value
+is taken from the tiny frames, so that later stages (trailer-worthiness) need not decode again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from marquee.ops.keyframes import Candidate, KeyframeSpool
@@ -31,6 +33,11 @@ class ScanResult:
     candidates: list[Candidate] = field(default_factory=list)
     seconds: float = 0.0
     detector_seconds: float = 0.0
+    #: Per frame: mean absolute difference of its small grey picture to the previous frame's, in
+    #: [0, 1] (0 for the first frame). Camera and subject motion, and any change of picture.
+    frame_motion: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    #: Per shot (aligned with ``shots``): the median of ``frame_motion`` over the shot's own frames.
+    shot_motion: list[float] = field(default_factory=list)
 
     @property
     def frames_per_s(self) -> float:
@@ -65,11 +72,13 @@ def scan_video(
         raise ValueError("scan_video needs a detector or fixed transitions")
     small_size = detector.frame_size if detector is not None else (48, 27)
     times: list[float] = []
+    motion = MotionMeter()
     det_s = 0.0
     started = last_report = time.perf_counter()
     total = expected_frames or 0
     for decoded in decode_frames(path, expected_frames=expected_frames):
-        small = decoded.small_rgb(*small_size)
+        small = decoded.thumbnail(*small_size)
+        motion.push(small)
         if detector is not None:
             t0 = time.perf_counter()
             detector.process(decoded.index, small)
@@ -90,12 +99,84 @@ def scan_video(
     candidates = spool.close() if spool is not None else []
     if progress is not None:
         progress(n, n)
+    shots = shots_from_transitions(transitions, n)
+    frame_motion = motion.values()
     return ScanResult(
         frame_count=n,
         frame_times=np.asarray(times, dtype=np.float64),
         transitions=transitions,
-        shots=shots_from_transitions(transitions, n),
+        shots=shots,
         candidates=candidates,
         seconds=time.perf_counter() - started,
         detector_seconds=det_s,
+        frame_motion=frame_motion,
+        shot_motion=shot_motion(frame_motion, shots, transitions),
     )
+
+
+class MotionMeter:
+    """Per-frame motion from the small frames the pass already makes: the mean absolute difference of
+    consecutive grey thumbnails, in [0, 1].
+
+    Frames are only copied in as they come (one small array assignment) and measured ``block`` at a
+    time in a few numpy calls: per-frame OpenCV or numpy calls cost more in call overhead than in
+    arithmetic at 48x27, and inside the decode pass (decoder threads busy on both cores) each one cost
+    several times more than alone. Stored as float32: a two-hour film needs under 1 MB.
+    """
+
+    def __init__(self, block: int = 64) -> None:
+        self.block = block
+        self._frames: np.ndarray | None = None  # [0]: the last frame measured, [1..k]: waiting ones
+        self._k = 0
+        self._chunks: list[np.ndarray] = []
+        self._started = False
+
+    def push(self, small_rgb: np.ndarray) -> None:
+        if self._frames is None:
+            self._frames = np.empty((self.block + 1, *small_rgb.shape), np.uint8)
+        self._frames[1 + self._k] = small_rgb
+        self._k += 1
+        if self._k == self.block:
+            self._measure()
+
+    def _measure(self) -> None:
+        k, frames = self._k, self._frames
+        if k == 0 or frames is None:
+            return
+        h, w = frames.shape[1:3]  # the block as one tall picture: one OpenCV call each, not one a frame
+        tall = frames[: k + 1].reshape((k + 1) * h, w, 3)  # [0] is the frame before this block
+        grey = cv2.cvtColor(tall, cv2.COLOR_RGB2GRAY).reshape(k + 1, h * w)
+        step = cv2.absdiff(grey[1:], grey[:-1]).sum(axis=1, dtype=np.int64) / (h * w * 255.0)
+        if not self._started:  # the first frame of the title has no predecessor
+            step[0], self._started = 0.0, True
+        self._chunks.append(step.astype(np.float32))
+        frames[0] = frames[k]
+        self._k = 0
+
+    def values(self) -> np.ndarray:
+        """Motion of every frame pushed so far."""
+        self._measure()
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+
+
+def shot_motion(frame_motion: np.ndarray, shots: list[Shot], transitions: list[Transition]) -> list[float]:
+    """Median frame motion of each shot, over its own frames only.
+
+    Left out: the shot's first frame (its difference is the cut into it) and every frame inside a
+    transition (a dissolve or fade changes the picture without anything moving), both the one that
+    opens the shot and the one that closes it. A shot with nothing left (shorter than its
+    transitions) falls back to all its frames but the first, or 0 for a one-frame shot.
+    """
+    n = len(frame_motion)
+    inside = np.zeros(n + 1, bool)
+    for t in transitions:
+        if t.kind != "cut":  # a gradual transition: its frames, and the step out of it
+            inside[max(0, t.start_frame) : min(n, t.end_frame + 2)] = True
+    out = []
+    for shot in shots:
+        lo, hi = shot.start_frame + 1, shot.end_frame + 1  # differences within the shot
+        values = frame_motion[lo:hi]
+        own = values[~inside[lo:hi]]
+        chosen = own if own.size else values
+        out.append(round(float(np.median(chosen)), 6) if chosen.size else 0.0)
+    return out

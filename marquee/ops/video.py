@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -19,6 +20,7 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from marquee.ops.errors import VideoError
 
@@ -253,6 +255,31 @@ class DecodedFrame:
         full = f.format.name.startswith("yuvj")
         return cv2.transform(cv2.merge(planes), _YUV2RGB_AFFINE_FULL if full else _YUV2RGB_AFFINE_LIMITED)
 
+    def thumbnail(self, width: int, height: int) -> np.ndarray:
+        """The shot detector's HxWx3 uint8 RGB view of the frame (e.g. 48x27), as cheaply as its size allows.
+
+        Up to ``SWSCALE_MAX_PIXELS`` (720p) swscale's area filter reads every pixel and still costs
+        less than ``small_rgb``'s six OpenCV calls (360p: about 135 vs 310 us a frame; 160x90: 35 vs
+        75 us), and it averages every pixel (no aliasing). It must run single-threaded with a reused
+        context: swscale's default "auto" threads start threads for every frame, which is what made
+        it look slow before. Above that size reading every pixel costs more than sampling a few, so
+        larger 8-bit YUV pictures take ``small_rgb``.
+        """
+        f = self.frame
+        if f.width * f.height > SWSCALE_MAX_PIXELS and f.format.name in _SUBSAMPLE_YUV:
+            return self.small_rgb(width, height)
+        reformatter = getattr(_local, "reformatter", None)
+        if reformatter is None:
+            reformatter = _local.reformatter = VideoReformatter()
+        return reformatter.reformat(
+            f, width=width, height=height, format="rgb24", interpolation="AREA", threads=1
+        ).to_ndarray()
+
+
+#: Largest picture (width x height) that ``DecodedFrame.thumbnail`` scales with swscale.
+SWSCALE_MAX_PIXELS = 1280 * 720
+#: One reused swscale context per thread (a context is not safe to share between threads).
+_local = threading.local()
 
 #: Samples kept per output pixel, in each direction, by ``small_rgb``: enough to tame aliasing.
 _SAMPLES = 6

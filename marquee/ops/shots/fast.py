@@ -80,7 +80,7 @@ class FastDetector(ShotDetector):
     """Cuts, dissolves and fades from cheap signals; candidates are judged online, a short delay behind."""
 
     name = "fast"
-    version = "2"
+    version = "3"
     frame_size = (48, 27)
     #: How far behind the newest frame candidates are judged: enough for the median window and lag.
     delay = 32

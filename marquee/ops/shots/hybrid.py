@@ -12,10 +12,19 @@ A window costs as much as decoding hundreds of small frames, so before asking, e
 waits until the fades around it are known for certain (``FADE_REACH`` frames each side of any dark or
 white plateau near it): a candidate inside a fade is moot, since fades take precedence in the output
 (the dissolve-like ramps and cut-like steps of a fade are where most unsure candidates come from).
+An unsure dissolve whose span overlaps one already asked about is the same dissolve seen from another
+peak of the far difference (long dissolves have two): it takes that answer instead of a window.
+
+The model runs on a worker thread, one window as soon as it is released, while the decode pass goes
+on: verdicts are only needed at ``finish``. On small videos, where the pass is bound by Python on one
+core, the model's time then hides behind the pass instead of adding to it; the worker uses one torch
+thread (a thread-local setting), so the pass and the model do not fight over the cores. Windows still
+waiting when the pass ends run on the main thread with all of torch's threads.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -31,7 +40,7 @@ class HybridDetector(FastDetector):
     """FastDetector whose unsure candidates are settled by TransNetV2 on short windows."""
 
     name = "hybrid"
-    version = "2"
+    version = "3"
 
     def __init__(
         self,
@@ -39,7 +48,7 @@ class HybridDetector(FastDetector):
         tn_cut_low: float = 0.05,
         tn_cut_low_ratio: float = 1.8,
         tn_dissolve: float = 0.4,
-        batch: int = 8,
+        batch: int = 1,
         weights: str | None = None,
         device: str = "cpu",
         **fast_params: Any,
@@ -54,8 +63,13 @@ class HybridDetector(FastDetector):
         self.device = device
         self._pending: dict[int, list[tuple[Candidate, np.ndarray]]] = {CUT_WINDOW: [], DISSOLVE_WINDOW: []}
         self._waiting: list[tuple[Candidate, np.ndarray]] = []  # unsure, until the fades near are known
+        self._asked: list[Candidate] = []  # recent dissolves sent to the model (their spans dedupe)
+        self._twins: dict[int, list[Candidate]] = {}  # id(asked dissolve) -> overlapping ones it answers
+        self._running: list[tuple[Future, np.ndarray, list[Candidate]]] = []  # model calls on the worker
+        self._worker: ThreadPoolExecutor | None = None
         self.model_calls = 0
         self.moot = 0  # unsure candidates inside a fade, never asked about
+        self.twins = 0  # unsure dissolves answered by an overlapping one's window
 
     def config(self) -> dict[str, Any]:
         return super().config() | {
@@ -94,6 +108,13 @@ class HybridDetector(FastDetector):
                 c.verdict = "no"  # moot: the fade is output instead (its span covers this one)
                 self.moot += 1
                 continue
+            if c.kind == "dissolve":
+                twin = next((a for a in self._asked if not (c.end < a.start or c.start > a.end)), None)
+                if twin is not None:
+                    self._twins.setdefault(id(twin), []).append(c)
+                    self.twins += 1
+                    continue
+                self._asked = [*self._asked[-7:], c]
             queue = self._pending[len(window)]
             queue.append((c, window))
             if len(queue) >= self.batch:
@@ -118,15 +139,36 @@ class HybridDetector(FastDetector):
         for length in list(self._pending):
             if self._pending[length]:
                 self._ask_model(length)
+        try:
+            for future, windows, asked in self._running:
+                # Windows the worker has not started are run here, where the pass is over and the
+                # main thread would only wait: with torch's default threads, on every core.
+                single, many = future.result() if not future.cancel() else self._model().predict(windows)
+                self._apply(asked, single, many, windows.shape[1])
+        finally:
+            self._running = []
+            if self._worker is not None:
+                self._worker.shutdown(wait=True)
+                self._worker = None
 
     def _ask_model(self, length: int) -> None:
+        """Send the pending windows of ``length`` frames to the model on the worker thread."""
         queue, self._pending[length] = self._pending[length], []
-        model = TransNetV2Model.shared(self.weights, self.device)
-        single, many = model.predict(np.stack([w for _, w in queue]))
-        self.model_frames += single.size
+        model = self._model()  # loaded here, in the caller's thread: load errors surface now
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, "marquee-hybrid", initializer=_one_torch_thread)
+        windows = np.stack([w for _, w in queue])
+        self._running.append((self._worker.submit(model.predict, windows), windows, [c for c, _ in queue]))
+        self.model_frames += windows.shape[0] * windows.shape[1]
         self.model_calls += 1
+
+    def _model(self) -> TransNetV2Model:
+        return TransNetV2Model.shared(self.weights, self.device)
+
+    def _apply(self, asked: list[Candidate], single: np.ndarray, many: np.ndarray, length: int) -> None:
+        """Settle the asked candidates (and the dissolves they answer for) from the model's output."""
         centre = length // 2
-        for k, (c, _) in enumerate(queue):
+        for k, c in enumerate(asked):
             if c.kind == "cut":
                 # TransNetV2 marks the last frame of the outgoing shot: frame c.frame - 1.
                 p = float(single[k, centre - 2 : centre + 1].max())
@@ -140,6 +182,13 @@ class HybridDetector(FastDetector):
                 c.verdict = "yes" if p >= self.tn_dissolve else "no"
                 if span := self._model_span(many[k], centre, c.frame):
                     c.start, c.end = span
+                for twin in self._twins.pop(id(c), []):
+                    twin.model_score, twin.verdict, twin.start, twin.end = (
+                        c.model_score,
+                        c.verdict,
+                        c.start,
+                        c.end,
+                    )
 
     @staticmethod
     def _model_span(many: np.ndarray, centre: int, frame: int) -> tuple[int, int] | None:
@@ -152,3 +201,11 @@ class HybridDetector(FastDetector):
         while b + 1 < len(many) and many[b + 1] >= 0.5:
             b += 1
         return frame - centre + a, frame - centre + b
+
+
+def _one_torch_thread() -> None:
+    """The model worker computes with one torch thread (OpenMP's setting is per thread): the decode
+    pass keeps the other core, and two compute pools never spin against each other."""
+    import torch
+
+    torch.set_num_threads(1)

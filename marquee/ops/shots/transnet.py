@@ -124,7 +124,7 @@ class TransNetV2Detector(ShotDetector):
     """TransNetV2 on every frame: windows of 100 frames every 50, batched, bounded memory."""
 
     name = "transnetv2"
-    version = "1"
+    version = "2"
     frame_size = FRAME_SIZE
     window = 100
     step = 50
