@@ -10,7 +10,6 @@ Training measures the dataset's faces with the same face detector and embedder a
 stages (so a descriptor the model learnt from is comparable with the titles' ``face_embeddings``).
 """
 
-import json
 from typing import Any
 
 from dagster import (
@@ -22,7 +21,7 @@ from dagster import (
     asset,
 )
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast
+from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, store_model
 from marquee.ops.expressions.dataset import IMAGE_SUFFIXES, build_training_set
 from marquee.ops.expressions.model import RuleModel, describe, train_model
 from marquee.ops.expressions.signals import FaceMeshLandmarker
@@ -34,7 +33,6 @@ from marquee.resources.storage import ObjectStore
 
 DATASET = "datasets/thumbnails"
 MODEL_PREFIX = "models/expression"
-CURRENT = f"{MODEL_PREFIX}/current.json"
 
 
 def _images(store: ObjectStore, prefix: str):
@@ -96,9 +94,7 @@ def build_expression_model_asset(
             model.metrics["per_title"] = training.counts()
         else:
             model = RuleModel()
-        key = f"{MODEL_PREFIX}/{model.version}.bin"
-        store.write_bytes(key, model.to_bytes())
-        store.write_bytes(CURRENT, json.dumps({"key": key, "version": model.version}).encode())
+        key = store_model(store, MODEL_PREFIX, model.version, model.to_bytes())
         info = describe(model)
         context.log.info(
             f"expression model {model.version} ({'trained on ' + str(titles) if titles else 'rule'})"

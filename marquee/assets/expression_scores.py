@@ -7,7 +7,6 @@ that reads the face embedding gets each face's descriptor from ``face_embeddings
 mean descriptor (a track is one person) for faces that were not embedded.
 """
 
-import json
 import time
 from collections import defaultdict
 
@@ -15,8 +14,15 @@ import numpy as np
 import pyarrow as pa
 from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, MaterializeResult, asset
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, check_result, preview, table_data_version
-from marquee.assets.expression_model import CURRENT
+from marquee.assets.common import (
+    HEAVY_RETRY,
+    bad_input_fails_fast,
+    check_result,
+    current_model_bytes,
+    preview,
+    table_data_version,
+)
+from marquee.assets.expression_model import MODEL_PREFIX
 from marquee.assets.faces import load_keyframe
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.expressions.model import RuleModel, TrainedModel, feature_matrix, load_model
@@ -45,11 +51,8 @@ SIGNALS = (
 
 def load_current_model(lake: LakeResource):
     """The stored current expression model, or the default rule when none was materialised yet."""
-    store = lake.store()
-    if not store.exists(CURRENT):
-        return RuleModel()
-    pointer = json.loads(store.read_bytes(CURRENT))
-    return load_model(store.read_bytes(pointer["key"]))
+    data = current_model_bytes(lake.store(), MODEL_PREFIX)
+    return RuleModel() if data is None else load_model(data)
 
 
 @asset(

@@ -10,8 +10,6 @@ of a two-hour film decodes a few minutes of it, not the film; memory holds one f
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -135,24 +133,7 @@ def _start(stream: av.stream.Stream) -> float:
     return float(stream.start_time * stream.time_base)
 
 
-def write_clips(
-    source: str | Path, spans: Sequence[ClipSpan], out_dir: str | Path, **options: object
-) -> list[Path]:
-    """One clip per span (``<out_dir>/<i>.mp4``, in the order given)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return [write_clip(source, s, out_dir / f"{i}.mp4", **options) for i, s in enumerate(spans)]  # type: ignore[arg-type]
-
-
 def clip_frame_count(path: str | Path) -> int:
     """Frames in a clip (for checks and tests)."""
     with open_container(path) as c:
         return sum(1 for _ in c.decode(video=0))
-
-
-def clip_duration_s(path: str | Path) -> float:
-    with open_container(path) as c:
-        s = c.streams.video[0]
-        if s.duration is not None and s.time_base is not None:
-            return float(s.duration * s.time_base)
-        return float(c.duration or 0) / 1e6 if c.duration else math.nan

@@ -161,6 +161,25 @@ def join_layout(kind: str, length: int) -> JoinLayout:
     raise ValueError(f"unknown join kind {kind!r}; expected one of {TRANSITION_KINDS}")
 
 
+def join_frames(
+    kind: str, layout: JoinLayout, tail: Sequence[np.ndarray], head: Sequence[np.ndarray], black: np.ndarray
+) -> Iterator[np.ndarray]:
+    """The output frames of one join (none for a cut), from A's ``layout.tail`` last frames and B's
+    ``layout.head`` first ones: a dissolve mixes them frame by frame; a fade darkens A's tail, holds
+    black, then brightens B's head."""
+    if kind == "dissolve":
+        for k in range(layout.out):
+            a = (k + 1) / (layout.out + 1)
+            yield cv2.addWeighted(tail[k], 1.0 - a, head[k], a, 0.0)
+    elif kind == "fade":
+        for k, fr in enumerate(tail):
+            yield cv2.convertScaleAbs(fr, alpha=1.0 - (k + 1) / (layout.tail + 1))
+        for _ in range(layout.black):
+            yield black
+        for k, fr in enumerate(head):
+            yield cv2.convertScaleAbs(fr, alpha=(k + 1) / (layout.head + 1))
+
+
 @dataclass(frozen=True)
 class EditSpec:
     """A complete edit: output format, the pieces in order, and the joins between them."""
@@ -1070,19 +1089,8 @@ def render(spec: EditSpec, path: str | Path, *, crf: int = 20) -> Truth:
                 frames = _source_frames(seg, (w, h))
                 head_frames = [next(frames) for _ in range(lay_in.head if lay_in else 0)]
                 if lay_in is not None:
-                    kind = spec.joins[i - 1][0]
-                    if kind == "dissolve":
-                        n = lay_in.out
-                        for k in range(n):
-                            a = (k + 1) / (n + 1)
-                            emit(cv2.addWeighted(tail_frames[k], 1.0 - a, head_frames[k], a, 0.0))
-                    elif kind == "fade":
-                        for k, fr in enumerate(tail_frames):
-                            emit(cv2.convertScaleAbs(fr, alpha=1.0 - (k + 1) / (lay_in.tail + 1)))
-                        for _ in range(lay_in.black):
-                            emit(black)
-                        for k, fr in enumerate(head_frames):
-                            emit(cv2.convertScaleAbs(fr, alpha=(k + 1) / (lay_in.head + 1)))
+                    for fr in join_frames(spec.joins[i - 1][0], lay_in, tail_frames, head_frames, black):
+                        emit(fr)
                 n_tail = lay_out.tail if lay_out else 0
                 for _ in range(seg.n_frames - len(head_frames) - n_tail):
                     emit(next(frames))

@@ -66,7 +66,7 @@ import numpy as np
 
 from marquee.ops.shots.base import shots_from_transitions
 from marquee.synth import edits
-from marquee.synth.edits import EditSpec, Segment, join_layout, plan_truth
+from marquee.synth.edits import EditSpec, Segment, join_frames, join_layout, plan_truth
 
 #: Bump when the output changes: part of the cache key.
 VERSION = 1
@@ -518,18 +518,8 @@ def _render_trailer(
             frames = _piece_frames(piece, film_size, size, seed + 7919 * i)
             head = [next(frames) for _ in range(lay_in.head if lay_in else 0)]
             if lay_in is not None:
-                kind = joins[i - 1][0]
-                if kind == "dissolve":
-                    for k in range(lay_in.out):
-                        a = (k + 1) / (lay_in.out + 1)
-                        emit(cv2.addWeighted(tail[k], 1.0 - a, head[k], a, 0.0))
-                elif kind == "fade":
-                    for k, fr in enumerate(tail):
-                        emit(cv2.convertScaleAbs(fr, alpha=1.0 - (k + 1) / (lay_in.tail + 1)))
-                    for _ in range(lay_in.black):
-                        emit(black)
-                    for k, fr in enumerate(head):
-                        emit(cv2.convertScaleAbs(fr, alpha=(k + 1) / (lay_in.head + 1)))
+                for fr in join_frames(joins[i - 1][0], lay_in, tail, head, black):
+                    emit(fr)
             n_tail = lay_out.tail if lay_out else 0
             for _ in range(piece.n_out - len(head) - n_tail):
                 emit(next(frames))
