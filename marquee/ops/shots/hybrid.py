@@ -15,20 +15,19 @@ white plateau near it): a candidate inside a fade is moot, since fades take prec
 An unsure dissolve whose span overlaps one already asked about is the same dissolve seen from another
 peak of the far difference (long dissolves have two): it takes that answer instead of a window.
 
-The model runs on a worker thread, one window as soon as it is released, while the decode pass goes
-on: verdicts are only needed at ``finish``. On small videos, where the pass is bound by Python on one
-core, the model's time then hides behind the pass instead of adding to it; the worker uses one torch
-thread (a thread-local setting), so the pass and the model do not fight over the cores. Windows still
-waiting when the pass ends run on the main thread with all of torch's threads.
+The model calls run in the pass's idle time (``marquee.ops.background``): on a background thread at
+idle priority with one torch thread, which gets a core only while the pass's decoder threads leave
+one free, so the pass keeps its speed. Verdicts are only needed at ``finish``, where the calls not
+yet started run batched on every core.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from marquee.ops.background import IdleTimeCalls
 from marquee.ops.shots.fast import FADE_REACH, Candidate, FastDetector, fade_runs
 from marquee.ops.shots.transnet import TransNetV2Model
 
@@ -65,8 +64,7 @@ class HybridDetector(FastDetector):
         self._waiting: list[tuple[Candidate, np.ndarray]] = []  # unsure, until the fades near are known
         self._asked: list[Candidate] = []  # recent dissolves sent to the model (their spans dedupe)
         self._twins: dict[int, list[Candidate]] = {}  # id(asked dissolve) -> overlapping ones it answers
-        self._running: list[tuple[Future, np.ndarray, list[Candidate]]] = []  # model calls on the worker
-        self._worker: ThreadPoolExecutor | None = None
+        self._calls: IdleTimeCalls[list[Candidate]] | None = None  # model calls, in the pass's idle time
         self.model_calls = 0
         self.moot = 0  # unsure candidates inside a fade, never asked about
         self.twins = 0  # unsure dissolves answered by an overlapping one's window
@@ -139,26 +137,19 @@ class HybridDetector(FastDetector):
         for length in list(self._pending):
             if self._pending[length]:
                 self._ask_model(length)
-        try:
-            for future, windows, asked in self._running:
-                # Windows the worker has not started are run here, where the pass is over and the
-                # main thread would only wait: with torch's default threads, on every core.
-                single, many = future.result() if not future.cancel() else self._model().predict(windows)
-                self._apply(asked, single, many, windows.shape[1])
-        finally:
-            self._running = []
-            if self._worker is not None:
-                self._worker.shutdown(wait=True)
-                self._worker = None
+        if self._calls is not None:
+            calls, self._calls = self._calls, None
+            for asked, (single, many) in calls.finish():
+                self._apply(asked, single, many, single.shape[1])
 
     def _ask_model(self, length: int) -> None:
         """Send the pending windows of ``length`` frames to the model on the worker thread."""
         queue, self._pending[length] = self._pending[length], []
         model = self._model()  # loaded here, in the caller's thread: load errors surface now
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(1, "marquee-hybrid", initializer=_one_torch_thread)
+        if self._calls is None:
+            self._calls = IdleTimeCalls(model.predict, setup=_one_torch_thread, name="marquee-hybrid")
         windows = np.stack([w for _, w in queue])
-        self._running.append((self._worker.submit(model.predict, windows), windows, [c for c, _ in queue]))
+        self._calls.submit(windows, [c for c, _ in queue])
         self.model_frames += windows.shape[0] * windows.shape[1]
         self.model_calls += 1
 
@@ -204,8 +195,8 @@ class HybridDetector(FastDetector):
 
 
 def _one_torch_thread() -> None:
-    """The model worker computes with one torch thread (OpenMP's setting is per thread): the decode
-    pass keeps the other core, and two compute pools never spin against each other."""
+    """The background thread computes with one torch thread (the setting is per thread): its calls
+    are small, and one thread at idle priority is what the pass can spare."""
     import torch
 
     torch.set_num_threads(1)
