@@ -46,7 +46,7 @@ def _check(answers: list, calls: list[tuple[str, np.ndarray]]) -> None:
 
 def test_a_starved_background_thread_never_holds_up_finish() -> None:
     gate = Gate(hold=True)
-    idle: IdleTimeCalls[str] = IdleTimeCalls(gate, name=NAME)
+    idle: IdleTimeCalls[str] = IdleTimeCalls(gate, name=NAME, background=True)
     calls = [("a", _inputs(0)), ("b", _inputs(1)), ("c", _inputs(2, shape=(5,)))]
     for tag, x in calls:
         idle.submit(x, tag)
@@ -64,7 +64,7 @@ def test_a_starved_background_thread_never_holds_up_finish() -> None:
 
 def test_calls_the_background_thread_finished_are_not_run_again() -> None:
     gate = Gate(hold=False)
-    idle: IdleTimeCalls[str] = IdleTimeCalls(gate, name=NAME)
+    idle: IdleTimeCalls[str] = IdleTimeCalls(gate, name=NAME, background=True)
     calls = [("a", _inputs(0)), ("b", _inputs(1))]
     for tag, x in calls:
         idle.submit(x, tag)
@@ -78,7 +78,7 @@ def test_calls_the_background_thread_finished_are_not_run_again() -> None:
 
 
 def test_finish_waits_only_for_a_call_more_than_half_done() -> None:
-    idle: IdleTimeCalls[str] = IdleTimeCalls(Gate(hold=False), name=NAME)
+    idle: IdleTimeCalls[str] = IdleTimeCalls(Gate(hold=False), name=NAME, background=True)
     call = _Call(_inputs(0, n=4), "a")
     assert not idle._half_done(call)  # pace unknown: compute it at finish
     idle._seconds_per_input = 0.5  # the thread needs 2 s for 4 inputs
@@ -90,7 +90,7 @@ def test_finish_waits_only_for_a_call_more_than_half_done() -> None:
 
 
 def test_submit_after_finish_is_refused() -> None:
-    idle: IdleTimeCalls[str] = IdleTimeCalls(Gate(hold=False), name=NAME)
+    idle: IdleTimeCalls[str] = IdleTimeCalls(Gate(hold=False), name=NAME, background=True)
     assert idle.finish() == []
     with pytest.raises(RuntimeError, match="after finish"):
         idle.submit(_inputs(0), "late")
@@ -112,3 +112,15 @@ def test_lower_priority_changes_only_the_calling_thread() -> None:
     t.join(5)
     assert seen["policy"] == os.SCHED_IDLE or seen["nice"] == 19
     assert (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) == before
+
+
+def test_without_spare_cores_every_call_waits_for_finish() -> None:
+    gate = Gate(hold=False)
+    idle: IdleTimeCalls[str] = IdleTimeCalls(gate, name=NAME, background=False)
+    calls = [("a", _inputs(0)), ("b", _inputs(1)), ("c", _inputs(2, shape=(5,)))]
+    for tag, x in calls:
+        idle.submit(x, tag)
+    time.sleep(0.05)
+    assert gate.threads == [] and idle._thread is None  # nothing ran before finish
+    _check(idle.finish(), calls)
+    assert idle.ran_at_finish == 3 and gate.threads == ["MainThread", "MainThread"]  # one call per shape

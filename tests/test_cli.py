@@ -39,8 +39,9 @@ def test_shots_prints_json_for_any_file(clips, tmp_path: Path):
     proc = marquee("shots", str(video), "--format", "json", home=tmp_path / "home")
     assert proc.returncode == 0, proc.stderr
     shots = json.loads(proc.stdout)
-    keys = {"shot_id", "start_frame", "end_frame", "start_s", "end_s", "transition", "confidence"}
+    keys = {"shot_id", "start_frame", "end_frame", "start_s", "end_s", "transition", "confidence", "motion"}
     assert all(keys <= set(s) for s in shots)
+    assert all(0.0 <= s["motion"] <= 1.0 for s in shots)
     assert [s["start_frame"] for s in shots[1:]] == cuts
     assert shots[0]["transition"] == "start" and shots[-1]["end_frame"] == 104
     assert shots[1]["start_s"] == pytest.approx(40 / 25, abs=1e-3)

@@ -1,6 +1,8 @@
 """Model calls that run in the idle time of a decode pass, and are finished by the caller at its end.
 
 A streaming pass knows early which windows a model must score but needs the answers only at the end.
+On machines with spare cores (``MIN_CORES_FOR_BACKGROUND``) the calls start at once, in idle time;
+with fewer they all wait for ``finish``, where they run batched on every core.
 Running those calls on a normal thread beside the pass makes the two fight over the cores (on a
 2-core machine the pass slowed by a third and each call by as much). Here the calls run on one
 background thread at idle scheduling priority (Linux ``SCHED_IDLE``, else ``nice 19``; elsewhere a
@@ -50,8 +52,16 @@ class IdleTimeCalls(Generic[Result]):
     Answers come back in submission order as ``(tag, outputs)``.
     """
 
-    def __init__(self, predict: Predict, setup: Callable[[], None] | None = None, name: str = "idle-calls"):
+    def __init__(
+        self,
+        predict: Predict,
+        setup: Callable[[], None] | None = None,
+        name: str = "idle-calls",
+        background: bool | None = None,
+    ):
         self._predict = predict
+        # Without spare cores there is no idle time to use: every call then waits for ``finish``.
+        self.background = usable_cores() >= MIN_CORES_FOR_BACKGROUND if background is None else background
         self._setup = setup
         self._name = name
         self._calls: list[_Call[Result]] = []
@@ -71,7 +81,7 @@ class IdleTimeCalls(Generic[Result]):
             self._calls.append(call)
             self._queue.append(call)
             self._cond.notify()
-        if self._thread is None:
+        if self._thread is None and self.background:
             # Not a daemon: a call still running when the interpreter exits (one ``finish`` computed
             # again itself) is let finish, not torn down inside torch.
             self._thread = threading.Thread(target=self._work, name=self._name, daemon=False)
@@ -149,6 +159,19 @@ class IdleTimeCalls(Generic[Result]):
             with self._cond:
                 self._seconds_per_input = took / max(1, len(call.inputs))
             self._settle(call, result, background=True)
+
+
+#: Fewest usable cores for which calls go to the background thread. On 2 cores the decoder threads and
+#: the pass keep both busy: there, deferring every window to ``finish`` was faster (``bench/shots.py``
+#: files, medians of 3 interleaved runs: 15.1 s against 15.7 s pooled, the music video 2.8 s against
+#: 3.3 s), the background thread's cache traffic and duplicated calls costing more than the idle time
+#: it found. With more cores a decode pass leaves some idle (not measured here: no larger CPU machine).
+MIN_CORES_FOR_BACKGROUND = 4
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers set), else all of them."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def lower_priority() -> None:

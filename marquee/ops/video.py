@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from marquee.ops.background import usable_cores
 from marquee.ops.errors import VideoError
 
 log = logging.getLogger(__name__)
@@ -323,8 +324,7 @@ def decode_threads() -> int:
     edit about 10% faster inside the shots pass (``bench/shots.py``); above five cores this is
     FFmpeg's choice. Each extra thread holds a few frames, so memory stays bounded.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(16, max(6, cores + 1))
+    return min(16, max(6, usable_cores() + 1))
 
 
 def decode_frames(

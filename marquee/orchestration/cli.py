@@ -200,7 +200,7 @@ def cmd_shots(args: argparse.Namespace) -> int:
     result = detect_file(args.video, make_detector(args.detector))
     times = list(result.frame_times)
     rows = []
-    for s in result.shots:
+    for s, motion in zip(result.shots, result.shot_motion, strict=True):
         end_s = times[s.end_frame + 1] if s.end_frame + 1 < len(times) else result.duration_s
         rows.append(
             {
@@ -211,6 +211,7 @@ def cmd_shots(args: argparse.Namespace) -> int:
                 "end_s": round(float(end_s), 6),
                 "transition": s.transition,
                 "confidence": round(float(s.confidence), 4),
+                "motion": motion,
             }
         )
     _print_rows(rows, args.format)

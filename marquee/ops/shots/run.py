@@ -22,6 +22,9 @@ class DetectResult:
     duration_s: float
     seconds: float
     model_frames: int
+    #: Per shot (aligned with ``shots``): median frame-to-frame change of its small grey picture, in
+    #: [0, 1], leaving out transitions (``marquee.ops.scan.shot_motion``).
+    shot_motion: list[float]
 
     @property
     def frame_count(self) -> int:
@@ -51,4 +54,5 @@ def detect_file(
         duration_s=duration,
         seconds=scan.seconds,
         model_frames=int(getattr(detector, "model_frames", 0) or 0),
+        shot_motion=list(scan.shot_motion),
     )
