@@ -7,10 +7,11 @@ made by ``marquee.synth.edits`` from real clips with known cuts, dissolves and f
 (the reference 100/50 windowing); PySceneDetect 0.7.2 ``ContentDetector`` and ``AdaptiveDetector`` with
 their defaults (OpenCV decode, automatic downscale); and plain PyAV decode of every frame, with the
 decoder threads Marquee's passes use, as the floor. Each detector decodes the file itself; frames/s is
-end to end (decode + detection), models loaded beforehand (load times are reported apart). Beside
-wall-clock frames/s each run records the CPU time of the whole process (all threads: decoder, OpenCV,
-the hybrid's model worker, torch), as ``cpu_ms_per_frame``: on a machine shared with other work,
-wall-clock ratios between detectors drift with the load, CPU-time ratios much less.
+end to end (decode + detection), models loaded and warmed up beforehand (one inference per input shape;
+load and warm-up times are reported apart). Beside wall-clock frames/s each run records the CPU time of
+the whole process (all threads: decoder, OpenCV, the hybrid's model thread, torch), as
+``cpu_ms_per_frame``: on a machine shared with other work, wall-clock ratios between detectors drift
+with the load, CPU-time ratios much less.
 
 Scores: a predicted transition matches a true one when their spans, widened by ``--tolerance``
 frames, overlap (one-to-one). Precision / recall / F1 per video and pooled over all videos.
@@ -133,8 +134,16 @@ def main() -> int:
     videos += [(p.stem, p, t) for p, t in edited_videos(args.edits, args.seed)]
 
     t = time.perf_counter()
-    TransNetV2Model.shared()
+    model = TransNetV2Model.shared()
     load_s = time.perf_counter() - t
+    # Warm-up: the first inference of each input shape builds oneDNN kernels (0.4-1 s here), paid once
+    # per process. Without it, whichever file first asks the model pays it: the hybrid's windows
+    # (batches of 1-4 x 48 frames) and TransNetV2's full windows (4 x 100), both warmed here.
+    t = time.perf_counter()
+    for batch in (1, 2, 3, 4):
+        model.predict(np.zeros((batch, 48, 27, 48, 3), np.uint8))
+    model.predict(np.zeros((4, 100, 27, 48, 3), np.uint8))
+    warm_s = time.perf_counter() - t
 
     def cpu_s() -> float:
         t = os.times()
@@ -196,6 +205,7 @@ def main() -> int:
         "cpu_speed_vs_transnetv2": cpu_ratio(hybrid, "transnetv2"),
         "fast_cpu_speed_vs_pyscenedetect_content": cpu_ratio("marquee-fast", "pyscenedetect-content"),
         "transnetv2_model_load_s": round(load_s, 2),
+        "transnetv2_warm_up_s": round(warm_s, 2),
     }
     result = {
         "tolerance_frames": args.tolerance,

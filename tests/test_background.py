@@ -114,7 +114,7 @@ def test_lower_priority_changes_only_the_calling_thread() -> None:
     assert (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) == before
 
 
-def test_without_spare_cores_every_call_waits_for_finish() -> None:
+def test_without_background_every_call_waits_for_finish() -> None:
     gate = Gate(hold=False)
     idle: IdleTimeCalls[str] = IdleTimeCalls(gate, name=NAME, background=False)
     calls = [("a", _inputs(0)), ("b", _inputs(1)), ("c", _inputs(2, shape=(5,)))]

@@ -1,13 +1,13 @@
 """Model calls that run in the idle time of a decode pass, and are finished by the caller at its end.
 
 A streaming pass knows early which windows a model must score but needs the answers only at the end.
-On machines with spare cores (``MIN_CORES_FOR_BACKGROUND``) the calls start at once, in idle time;
-with fewer they all wait for ``finish``, where they run batched on every core.
 Running those calls on a normal thread beside the pass makes the two fight over the cores (on a
 2-core machine the pass slowed by a third and each call by as much). Here the calls run on one
 background thread at idle scheduling priority (Linux ``SCHED_IDLE``, else ``nice 19``; elsewhere a
 plain thread): it only gets a core when the pass's own threads leave one idle, which they do while
-waiting on frame-threaded decoding, and the pass keeps its speed.
+waiting on frame-threaded decoding, and the pass keeps its speed. Even on 2 cores that beat leaving
+every call to the end (``bench/shots.py`` files, model warm, medians of 3 interleaved runs: 14.8 s
+against 15.6 s pooled; the plain worker thread used before was slower than both).
 
 At ``finish`` the caller runs, batched and with all of torch's threads, every call the background
 thread has not started, and also those it is less than half way through at its pace so far (any, when
@@ -57,11 +57,10 @@ class IdleTimeCalls(Generic[Result]):
         predict: Predict,
         setup: Callable[[], None] | None = None,
         name: str = "idle-calls",
-        background: bool | None = None,
+        background: bool = True,
     ):
         self._predict = predict
-        # Without spare cores there is no idle time to use: every call then waits for ``finish``.
-        self.background = usable_cores() >= MIN_CORES_FOR_BACKGROUND if background is None else background
+        self.background = background  # False: every call waits for ``finish``
         self._setup = setup
         self._name = name
         self._calls: list[_Call[Result]] = []
@@ -159,19 +158,6 @@ class IdleTimeCalls(Generic[Result]):
             with self._cond:
                 self._seconds_per_input = took / max(1, len(call.inputs))
             self._settle(call, result, background=True)
-
-
-#: Fewest usable cores for which calls go to the background thread. On 2 cores the decoder threads and
-#: the pass keep both busy: there, deferring every window to ``finish`` was faster (``bench/shots.py``
-#: files, medians of 3 interleaved runs: 15.1 s against 15.7 s pooled, the music video 2.8 s against
-#: 3.3 s), the background thread's cache traffic and duplicated calls costing more than the idle time
-#: it found. With more cores a decode pass leaves some idle (not measured here: no larger CPU machine).
-MIN_CORES_FOR_BACKGROUND = 4
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity, which containers set), else all of them."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def lower_priority() -> None:

@@ -22,7 +22,6 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from marquee.ops.background import usable_cores
 from marquee.ops.errors import VideoError
 
 log = logging.getLogger(__name__)
@@ -325,6 +324,11 @@ def decode_threads() -> int:
     FFmpeg's choice. Each extra thread holds a few frames, so memory stays bounded.
     """
     return min(16, max(6, usable_cores() + 1))
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers set), else all of them."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def decode_frames(

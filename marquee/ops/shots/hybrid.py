@@ -15,11 +15,10 @@ white plateau near it): a candidate inside a fade is moot, since fades take prec
 An unsure dissolve whose span overlaps one already asked about is the same dissolve seen from another
 peak of the far difference (long dissolves have two): it takes that answer instead of a window.
 
-The model calls go to ``marquee.ops.background.IdleTimeCalls``: where the machine has spare cores
-they run at once on a background thread at idle priority with one torch thread, which gets a core
-only while the pass leaves one free, so the pass keeps its speed; on small machines (2 cores) they
-wait for ``finish``. Verdicts are only needed there, where every call not yet done runs batched on
-every core.
+The model calls run in the pass's idle time (``marquee.ops.background.IdleTimeCalls``): on a
+background thread at idle priority with one torch thread, which gets a core only while the pass
+leaves one free, so the pass keeps its speed. Verdicts are only needed at ``finish``, where every
+call not yet done runs batched on every core.
 """
 
 from __future__ import annotations
