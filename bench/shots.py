@@ -16,7 +16,10 @@ with the load, CPU-time ratios much less.
 Scores: a predicted transition matches a true one when their spans, widened by ``--tolerance``
 frames, overlap (one-to-one). Precision / recall / F1 per video and pooled over all videos.
 
-    .venv/bin/python bench/shots.py [--edits 4] [--out bench/results/shots.json]
+Timing: files and peers interleaved, ``--repeats`` times (peer order rotated each time), each file's
+time the median of its runs (TransNetV2 runs once).
+
+    .venv/bin/python bench/shots.py [--edits 4] [--repeats 3] [--out bench/results/shots.json]
 """
 
 from __future__ import annotations
@@ -124,6 +127,7 @@ def main() -> int:
     ap.add_argument("--edits", type=int, default=4, help="edited videos (the last one at 720p)")
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--tolerance", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved runs per file; medians are kept")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "shots.json"))
     args = ap.parse_args()
 
@@ -149,13 +153,31 @@ def main() -> int:
         t = os.times()
         return t.user + t.system
 
+    # Interleaved: every repeat goes through the files, and on each file through the peers (in an order
+    # rotated each repeat), so that a slow or fast spell of a shared machine falls on all of them alike.
+    # Each file's time is the median over repeats; TransNetV2 (minutes, its ratio far from the target)
+    # runs once.
+    runs: dict[tuple[str, str], list[tuple[list[Transition], int, float, dict, float]]] = {}
+    peers = list(PEERS)
+    for rep in range(args.repeats):
+        order = peers[rep % len(peers) :] + peers[: rep % len(peers)]
+        for name, path, _ in videos:
+            for peer in order:
+                if rep > 0 and peer == "transnetv2":
+                    continue
+                c0 = cpu_s()
+                predicted, n, secs, extra = PEERS[peer](path)
+                runs.setdefault((peer, name), []).append((predicted, n, secs, extra, cpu_s() - c0))
+                print(f"repeat {rep + 1}  {peer:26s} {name:24s} {n / secs:7.0f} f/s", flush=True)
+
     table: dict[str, dict] = {}
-    for peer, fn in PEERS.items():
+    for peer in PEERS:
         pooled, frames, seconds, cpu, per_video = Score(0, 0, 0, 0), 0, 0.0, 0.0, {}
-        for name, path, truth in videos:
-            c0 = cpu_s()
-            predicted, n, secs, extra = fn(path)
-            used = cpu_s() - c0
+        for name, _, truth in videos:
+            done = runs[(peer, name)]
+            predicted, n, _, extra, _ = done[0]
+            secs = float(np.median([r[2] for r in done]))
+            used = float(np.median([r[4] for r in done]))
             s = score(truth, predicted, args.tolerance)
             if peer != "pyav-decode":
                 pooled = pooled + s
@@ -163,6 +185,7 @@ def main() -> int:
             seconds += secs
             cpu += used
             speed = {"frames": n, "frames_per_s": round(n / secs, 1)}
+            speed["runs_s"] = [round(r[2], 3) for r in done]
             speed["cpu_ms_per_frame"] = round(1000 * used / n, 3)
             per_video[name] = s.as_dict() | speed | extra
             print(
@@ -209,6 +232,7 @@ def main() -> int:
     }
     result = {
         "tolerance_frames": args.tolerance,
+        "repeats": args.repeats,
         "videos": [
             {
                 "name": n,

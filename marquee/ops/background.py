@@ -7,7 +7,7 @@ background thread at idle scheduling priority (Linux ``SCHED_IDLE``, else ``nice
 plain thread): it only gets a core when the pass's own threads leave one idle, which they do while
 waiting on frame-threaded decoding, and the pass keeps its speed. Even on 2 cores that beat leaving
 every call to the end (``bench/shots.py`` files, model warm, medians of 3 interleaved runs: 14.8 s
-against 15.6 s pooled; the plain worker thread used before was slower than both).
+against 15.6 s pooled), and a plain worker thread (the music video: 2.4-2.9 s against 3.0-3.2 s).
 
 At ``finish`` the caller runs, batched and with all of torch's threads, every call the background
 thread has not started, and also those it is less than half way through at its pace so far (any, when
