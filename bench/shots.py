@@ -212,15 +212,13 @@ def main() -> int:
 
     hybrid = "marquee-hybrid (default)"
     summary = {
-        "default_f1": table["marquee-hybrid (default)"]["pooled"]["f1"],
+        "default_f1": table[hybrid]["pooled"]["f1"],
         "transnetv2_f1": table["transnetv2"]["pooled"]["f1"],
         "pyscenedetect_content_f1": table["pyscenedetect-content"]["pooled"]["f1"],
         "pyscenedetect_adaptive_f1": table["pyscenedetect-adaptive"]["pooled"]["f1"],
-        "speed_vs_pyscenedetect_content": round(
-            fps("marquee-hybrid (default)") / fps("pyscenedetect-content"), 2
-        ),
-        "speed_vs_transnetv2": round(fps("marquee-hybrid (default)") / fps("transnetv2"), 2),
-        "speed_vs_plain_decode": round(fps("marquee-hybrid (default)") / fps("pyav-decode"), 2),
+        "speed_vs_pyscenedetect_content": round(fps(hybrid) / fps("pyscenedetect-content"), 2),
+        "speed_vs_transnetv2": round(fps(hybrid) / fps("transnetv2"), 2),
+        "speed_vs_plain_decode": round(fps(hybrid) / fps("pyav-decode"), 2),
         "fast_speed_vs_pyscenedetect_content": round(fps("marquee-fast") / fps("pyscenedetect-content"), 2),
         "speed_vs_pyscenedetect_content_per_video": per_file(hybrid, "pyscenedetect-content"),
         "speed_vs_transnetv2_per_video": per_file(hybrid, "transnetv2"),

@@ -44,12 +44,18 @@ def _check(answers: list, calls: list[tuple[str, np.ndarray]]) -> None:
         np.testing.assert_array_equal(firsts, x[:, 0])
 
 
-def test_a_starved_background_thread_never_holds_up_finish() -> None:
-    gate = Gate(hold=True)
-    idle: IdleTimeCalls[str] = IdleTimeCalls(gate, name=NAME, background=True)
+def _submit_three(idle: IdleTimeCalls[str]) -> list[tuple[str, np.ndarray]]:
+    """Two calls of one shape and one of another, submitted in order."""
     calls = [("a", _inputs(0)), ("b", _inputs(1)), ("c", _inputs(2, shape=(5,)))]
     for tag, x in calls:
         idle.submit(x, tag)
+    return calls
+
+
+def test_a_starved_background_thread_never_holds_up_finish() -> None:
+    gate = Gate(hold=True)
+    idle: IdleTimeCalls[str] = IdleTimeCalls(gate, name=NAME, background=True)
+    calls = _submit_three(idle)
     assert gate.entered.wait(5)  # the thread has taken "a" and is stuck in it
     started = time.perf_counter()
     answers = idle.finish()
@@ -117,9 +123,7 @@ def test_lower_priority_changes_only_the_calling_thread() -> None:
 def test_without_background_every_call_waits_for_finish() -> None:
     gate = Gate(hold=False)
     idle: IdleTimeCalls[str] = IdleTimeCalls(gate, name=NAME, background=False)
-    calls = [("a", _inputs(0)), ("b", _inputs(1)), ("c", _inputs(2, shape=(5,)))]
-    for tag, x in calls:
-        idle.submit(x, tag)
+    calls = _submit_three(idle)
     time.sleep(0.05)
     assert gate.threads == [] and idle._thread is None  # nothing ran before finish
     _check(idle.finish(), calls)

@@ -319,9 +319,9 @@ def decode_threads() -> int:
 
     FFmpeg's own choice is cores + 1 frame threads. With few cores that leaves them idle: a frame
     thread waits for rows of the frames it references, and the main thread's own work per frame
-    (thumbnails, detection) waits on the decoder. Six threads on 2 cores decoded the 720p benchmark
-    edit about 10% faster inside the shots pass (``bench/shots.py``); above five cores this is
-    FFmpeg's choice. Each extra thread holds a few frames, so memory stays bounded.
+    (thumbnails, detection) waits on the decoder. On 2 cores six threads made the fast shots pass
+    over ``bench/shots.py``'s four files about 10% faster (three interleaved runs); above five cores
+    this is FFmpeg's choice. Each extra thread holds a few frames, so memory stays bounded.
     """
     return min(16, max(6, usable_cores() + 1))
 

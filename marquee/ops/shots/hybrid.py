@@ -143,7 +143,7 @@ class HybridDetector(FastDetector):
                 self._apply(asked, single, many, single.shape[1])
 
     def _ask_model(self, length: int) -> None:
-        """Send the pending windows of ``length`` frames to the model on the worker thread."""
+        """Hand the pending windows of ``length`` frames to the model's idle-time calls."""
         queue, self._pending[length] = self._pending[length], []
         model = self._model()  # loaded here, in the caller's thread: load errors surface now
         if self._calls is None:
