@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from dagster import DagsterInstance
 from runs import run_title
@@ -43,3 +45,25 @@ def materialised(tmp_path_factory: pytest.TempPathFactory):
         "result": result,
         "truth": truth,
     }
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on 127.0.0.1: the real S3 wire protocol, spoken by s3fs/botocore."""
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] is a dev dependency")
+    saved = {
+        k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    }
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="marquee", AWS_SECRET_ACCESS_KEY="marquee", AWS_DEFAULT_REGION="us-east-1"
+    )
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

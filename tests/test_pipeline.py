@@ -15,6 +15,7 @@ from videos import write_video
 from marquee.orchestration.definitions import build_definitions
 from marquee.orchestration.sensors import incoming_titles_sensor
 from marquee.resources.lake import LakeResource
+from marquee.resources.media import dangling_keys
 from marquee.resources.settings import Settings
 
 SHOTS, KEYFRAMES, TITLE = AssetKey("shots"), AssetKey("keyframes"), AssetKey("title")
@@ -121,9 +122,17 @@ def test_keyframes_alone_reuse_stored_shots(env, videos):
     assert lake.warehouse().read_table("shots", "gamma").equals(shots_before)
     kf = lake.warehouse().read_table("keyframes", "gamma").to_pylist()
     assert {k["shot_id"] for k in kf} == {0, 1, 2, 3}
-    # only the current keyframe version is kept
+    # The old keyframe version lives on while trailer_moments.poster_key points into it...
     versions = {k.split("/")[3] for k in lake.store().list("media/keyframes/gamma")}
-    assert len(versions) == 1
+    posters = {r["poster_key"] for r in lake.warehouse().read_table("trailer_moments", "gamma").to_pylist()}
+    assert len(versions) == 2
+    assert {p.split("/")[3] for p in posters if p} < versions
+    assert dangling_keys(lake.warehouse(), "gamma") == []
+    # ...and goes once nothing does.
+    assert run_title(defs, instance, "gamma", [AssetKey("trailer_moments")]).success
+    versions = {k.split("/")[3] for k in lake.store().list("media/keyframes/gamma")}
+    assert versions == {k["image_key"].split("/")[3] for k in kf}
+    assert dangling_keys(lake.warehouse(), "gamma") == []
 
 
 BAD_INPUTS = {
@@ -154,9 +163,22 @@ def test_bad_input_fails_that_title_only(env, videos, tmp_path, kind):
         write_audio_only(bad)
     else:
         bad.write_bytes(videos["beta"][0].read_bytes())
-    manifest = lake.titles().ingest_file(bad, title_id="bad")
     if kind == "missing-source":
+        manifest = lake.titles().ingest_file(bad, title_id="bad")
         lake.store().delete(manifest.source_key)
+    else:  # ingest checks the file first; a file already in object storage is checked by `title`
+        lake.store().write_bytes(f"titles/bad/source{bad.suffix}", bad.read_bytes())
+        lake.store().write_bytes(
+            "titles/bad/manifest.json",
+            json.dumps(
+                {
+                    "title_id": "bad",
+                    "source_key": f"titles/bad/source{bad.suffix}",
+                    "source_name": bad.name,
+                    "source_size": bad.stat().st_size,
+                }
+            ).encode(),
+        )
     result = run_title(defs, instance, "bad")
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)

@@ -14,28 +14,6 @@ from marquee.resources.storage import ObjectStore, StorageError
 from marquee.resources.warehouse import TableNotFoundError, Warehouse
 
 
-@pytest.fixture(scope="module")
-def s3_server():
-    """A moto S3 server on 127.0.0.1: the real S3 wire protocol, spoken by s3fs/botocore."""
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] is a dev dependency")
-    saved = {
-        k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
-    }
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="marquee", AWS_SECRET_ACCESS_KEY="marquee", AWS_DEFAULT_REGION="us-east-1"
-    )
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path: Path) -> ObjectStore:
     if request.param == "local":
@@ -156,3 +134,22 @@ def test_two_processes_write_different_titles_at_once(tmp_path: Path):
     wh = Warehouse(ObjectStore(args[0]), Path(args[1]))
     rows = wh.sql("SELECT title_id, count(*) AS n FROM shots GROUP BY 1 ORDER BY 1").to_pylist()
     assert rows == [{"title_id": "alpha", "n": 15}, {"title_id": "beta", "n": 15}]
+
+
+def test_exclusive_create_children_and_a_lease(store: ObjectStore):
+    """The primitives leases stand on, on a local folder and over the S3 wire protocol."""
+    from marquee.resources.leases import TitleBusyError, TitleLease, live_owners
+
+    assert store.create_exclusive("locks/t/1.json", b"first")
+    assert not store.create_exclusive("locks/t/1.json", b"second")
+    assert store.read_bytes("locks/t/1.json") == b"first"
+    store.write_bytes("media/k/film/v1/a.jpg", b"a")
+    store.write_bytes("media/k/film/v2/b.jpg", b"b")
+    store.write_bytes("media/k/film/graph.png", b"g")
+    assert store.children("media/k/film") == ["graph.png", "v1", "v2"]
+    assert store.children("media/none") == []
+    with TitleLease(store, "film", owner="run-a", step="faces", wait_s=0):
+        assert live_owners(store, "film") == {"run-a"}
+        with pytest.raises(TitleBusyError):
+            TitleLease(store, "film", owner="run-b", step="faces", wait_s=0.1, poll_s=0.05).acquire()
+    assert live_owners(store, "film") == set()

@@ -143,7 +143,7 @@ def test_a_trailer_dropped_beside_its_film_is_adopted_with_it(tmp_path):
     registry = TitleRegistry(store)
     (incoming,) = registry.scan_incoming()
     assert incoming.title_id == "night-train" and incoming.trailer_key == "incoming/night-train.trailer.mp4"
-    manifest = registry.adopt(incoming)
+    manifest = registry.adopt(incoming, tmp_path / "scratch").manifest
     assert manifest.trailer_key == "titles/night-train/trailer.mp4" and store.exists(manifest.trailer_key)
     assert store.list("incoming") == []
 

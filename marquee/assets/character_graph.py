@@ -14,7 +14,7 @@ from dagster import (
     asset,
 )
 
-from marquee.assets.common import HEAVY_RETRY, check_result, preview, table_data_version
+from marquee.assets.common import HEAVY_RETRY, check_result, preview, table_data_version, title_step
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.faces.graph import character_graph as build_graph
 from marquee.ops.faces.graph import draw_graph_png, to_graphml
@@ -48,6 +48,7 @@ def graph_keys(title_id: str) -> tuple[str, str]:
     description="Character co-occurrence graph: `character_nodes` (prominence rank, screen time, degree, "
     "eigenvector centrality), `character_edges` (shared keyframes and shots), GraphML and a PNG.",
 )
+@title_step
 def character_graph(context: AssetExecutionContext, lake: LakeResource):
     title_id = context.partition_key
     store, wh = lake.store(), lake.warehouse()

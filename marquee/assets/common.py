@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
-import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from dagster import (
@@ -23,7 +24,9 @@ from dagster import (
 )
 
 from marquee.ops.errors import MarqueeError
-from marquee.resources.storage import ObjectStore
+from marquee.resources.leases import TitleLease, live_owners
+from marquee.resources.media import MediaVersion, collect_garbage, start_media_version
+from marquee.resources.storage import ObjectStore, StorageError
 
 #: Transient failures (object storage hiccups) are retried; bad input fails at once
 #: (``bad_input_fails_fast``).
@@ -78,23 +81,6 @@ def _fmt(v: Any) -> str:
     return str(v).replace("|", "\\|")
 
 
-def new_media_version() -> str:
-    """A fresh, sortable name for a version of an asset's media (``v<UTC time>-<random>``)."""
-    return f"v{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
-
-
-def drop_other_media_versions(store: ObjectStore, base: str, keep: str) -> None:
-    """Delete every version under ``base`` but ``keep``.
-
-    Media go to a fresh versioned prefix, the table that points at them is written atomically, and
-    only then are older versions removed: a crash at any point leaves a table whose media exist.
-    """
-    depth = base.count("/") + 1
-    versions = {k.split("/")[depth] for k in store.list(base) if k.count("/") > depth}
-    for old in versions - {keep}:
-        store.delete_prefix(f"{base}/{old}")
-
-
 def check_result(asset: str | AssetKey, check: str, problems: list[str]) -> AssetCheckResult:
     """An ERROR-severity check result that passes when ``problems`` is empty (first 20 listed)."""
     return AssetCheckResult(
@@ -124,3 +110,105 @@ def current_model_bytes(store: ObjectStore, prefix: str) -> bytes | None:
     if not store.exists(pointer):
         return None
     return store.read_bytes(json.loads(store.read_bytes(pointer))["key"])
+
+
+#: Run tag naming the owner of a title's lease. ``marquee run`` sets it to the owner of the lease it
+#: holds for the whole run, so its steps join that lease; other runs' steps use their run id.
+LEASE_OWNER_TAG = "marquee/lease_owner"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class TitleStep:
+    """A per-title step holding the title's lease, and the media versions it started."""
+
+    store: ObjectStore
+    title_id: str
+    owner: str
+    lease: TitleLease
+    versions: list[MediaVersion] = field(default_factory=list)
+
+
+#: Steps in progress in this process, by the id of their Dagster context.
+_ACTIVE: dict[int, TitleStep] = {}
+
+
+def lease_owner(context: Any) -> str:
+    return context.run.tags.get(LEASE_OWNER_TAG) or context.run.run_id
+
+
+@contextmanager
+def _title_step(context: Any, lake: Any) -> Iterator[TitleStep]:
+    title_id = context.partition_key
+    store = lake.store()
+    lease = TitleLease(
+        store,
+        title_id,
+        owner=lease_owner(context),
+        step=context.op_def.name,
+        on_wait=lambda h: context.log.warning(f"{title_id}: waiting for {h.describe()}"),
+    )
+    with bad_input_fails_fast():  # waiting longer will not help: say who holds the title, once
+        lease.acquire()
+    step = TitleStep(store, title_id, lease.owner, lease)
+    _ACTIVE[id(context)] = step
+    try:
+        try:
+            yield step
+        except StorageError:
+            raise  # may be transient (a dropped connection): the retry policy decides
+        except MarqueeError as exc:  # bad input, a missing model or table: the same next time
+            raise Failure(description=str(exc), allow_retries=False) from exc
+        with bad_input_fails_fast():
+            lease.check()
+        for version in step.versions:
+            version.settle()
+        collect_garbage(lake.warehouse(), title_id, live_owners(store, title_id), log=context.log.info)
+    finally:
+        _ACTIVE.pop(id(context), None)
+        lease.release()
+
+
+def title_step(fn: F) -> F:
+    """Run a per-title asset's compute function as one *title step*.
+
+    The step holds the title's lease (``marquee.resources.leases``) while it runs, so two runs of
+    one title never interleave their writes, on one machine or many; and once it has written its
+    tables it deletes the title's media versions that no stored table points at any more
+    (``marquee.resources.media``). Put it under ``@asset``/``@multi_asset``; the function must take
+    ``context`` and ``lake``. Media it writes go under ``media_version(context, kind)``.
+    """
+    signature = inspect.signature(fn)
+
+    def parts(args: tuple, kwargs: dict) -> tuple[Any, Any]:
+        bound = signature.bind_partial(*args, **kwargs).arguments
+        return bound["context"], bound["lake"]
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def steps(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with _title_step(*parts(args, kwargs)):
+                yield from fn(*args, **kwargs)
+
+        return steps  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def step(*args: Any, **kwargs: Any) -> Any:
+        with _title_step(*parts(args, kwargs)):
+            return fn(*args, **kwargs)
+
+    return step  # type: ignore[return-value]
+
+
+def media_version(context: Any, kind: str) -> MediaVersion:
+    """A new version of this step's ``kind`` of media (``media/<kind>/<title>/<version>/``), kept
+    while the step runs and, once its tables are written, for as long as any table points into it."""
+    step = _ACTIVE.get(id(context))
+    if step is None:
+        raise RuntimeError("media_version() needs a compute function decorated with @title_step")
+    step.lease.check()
+    version = start_media_version(step.store, kind, step.title_id, step.owner)
+    step.versions.append(version)
+    return version

@@ -21,6 +21,7 @@ from marquee.assets.common import (
     current_model_bytes,
     preview,
     table_data_version,
+    title_step,
 )
 from marquee.assets.expression_model import MODEL_PREFIX
 from marquee.assets.faces import load_keyframe
@@ -73,6 +74,7 @@ def load_current_model(lake: LakeResource):
     "exposure, the expression factors and score (`expression_scores`); per keyframe: best and mean "
     "(`frame_expressions`).",
 )
+@title_step
 def expression_scores(context: AssetExecutionContext, lake: LakeResource):
     title_id = context.partition_key
     store, wh = lake.store(), lake.warehouse()

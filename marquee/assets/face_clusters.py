@@ -21,11 +21,11 @@ from dagster import (
 from marquee.assets.common import (
     HEAVY_RETRY,
     check_result,
-    drop_other_media_versions,
-    new_media_version,
+    media_version,
     preview,
     short_hash,
     table_data_version,
+    title_step,
 )
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.faces.embed import DEFAULT_FACE_EMBEDDER, embedder_class
@@ -76,6 +76,7 @@ def build_face_clusters_asset(
         description="A character id per face (`face_clusters`) and a row per character (`characters`): "
         "faces, tracks, screen time, first appearance, representative face; background clusters marked.",
     )
+    @title_step
     def face_clusters(context: AssetExecutionContext, lake: LakeResource):
         title_id = context.partition_key
         store, wh = lake.store(), lake.warehouse()
@@ -110,20 +111,18 @@ def build_face_clusters_asset(
                 strict=True,
             )
         )
-        base = f"media/characters/{title_id}"
-        version = new_media_version()
+        media = media_version(context, "characters")
         face_keys: dict[int, str | None] = {}
         for c in characters:
             src = crop_of.get(c.representative_face_id)
             if src and store.exists(src):
-                key = f"{base}/{version}/{c.character_id:04d}.jpg"
+                key = media.key(f"{c.character_id:04d}.jpg")
                 store.write_bytes(key, store.read_bytes(src))
                 face_keys[c.character_id] = key
         embedder_id = emb.column("embedder")[0].as_py() if emb.num_rows else embedder_prefix
         per_face = clusters_table(faces, characters)
         per_character = characters_table(characters, face_keys, embedder_id)
         wh.write_tables(title_id, {"face_clusters": per_face, "characters": per_character})
-        drop_other_media_versions(store, base, version)
         problems = cluster_problems(faces_rows.to_pylist(), per_face.to_pylist(), per_character.to_pylist())
         main = [c for c in characters if not c.background]
         context.log.info(

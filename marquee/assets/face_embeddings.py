@@ -25,6 +25,7 @@ from marquee.assets.common import (
     preview,
     short_hash,
     table_data_version,
+    title_step,
 )
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.faces.embed import DEFAULT_FACE_EMBEDDER, embedder_identity, embedder_spec
@@ -70,6 +71,7 @@ def build_face_embeddings_asset(
         description="Descriptors of the best few faces per track (`embedded`, `reason`, `embedder`, "
         "`embedding`), one row per face.",
     )
+    @title_step
     def face_embeddings(context: AssetExecutionContext, lake: LakeResource):
         title_id = context.partition_key
         store, wh = lake.store(), lake.warehouse()

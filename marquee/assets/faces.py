@@ -22,11 +22,11 @@ from marquee.assets.common import (
     HEAVY_RETRY,
     bad_input_fails_fast,
     check_result,
-    drop_other_media_versions,
-    new_media_version,
+    media_version,
     preview,
     short_hash,
     table_data_version,
+    title_step,
 )
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.faces.detect import (
@@ -86,6 +86,7 @@ def build_faces_asset(
         description="Faces on every keyframe (box, score, 5 landmarks, size, quality) tracked within shots "
         "(`track_id`), with a square crop per face in object storage.",
     )
+    @title_step
     def faces(context: AssetExecutionContext, lake: LakeResource):
         title_id = context.partition_key
         store, wh = lake.store(), lake.warehouse()
@@ -94,13 +95,12 @@ def build_faces_asset(
         with bad_input_fails_fast():
             detector = make_face_detector(detector_name, **dparams)
         scale = float(info["width"]) / float(keyframes[0]["width"]) if keyframes else 1.0
-        base = f"media/faces/{title_id}"
-        version = new_media_version()
+        media = media_version(context, "faces")
         crop_keys: dict[int, str] = {}
 
         def store_crops(kf: KeyframeImage, found: list[FaceRecord]) -> None:
             for f in found:
-                key = f"{base}/{version}/{f.face_id:07d}.jpg"
+                key = media.key(f"{f.face_id:07d}.jpg")
                 store.write_bytes(key, encode_jpeg(face_thumbnail(kf.image, f.box, size=CROP_SIZE)))
                 crop_keys[f.face_id] = key
 
@@ -111,7 +111,6 @@ def build_faces_asset(
         identity = detector_identity(detector)
         table = faces_table(records, scale, identity, crop_keys)
         wh.write_table("faces", title_id, table)
-        drop_other_media_versions(store, base, version)
         problems = face_crop_problems(table.to_pylist(), store.exists)
         n_tracks = len({f.track_id for f in records})
         context.log.info(
@@ -127,7 +126,7 @@ def build_faces_asset(
                 "detector": identity,
                 "seconds": round(seconds, 3),
                 "keyframes_per_s": round(len(keyframes) / seconds, 2) if seconds else None,
-                "crops": MetadataValue.path(store.url(f"{base}/{version}")),
+                "crops": MetadataValue.path(store.url(media.prefix)),
                 "preview": preview(table.drop_columns(["landmarks", "crop_key"])),
             },
             data_version=table_data_version(table.drop_columns(["crop_key"])),

@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from PIL import Image
 
 from marquee.assets.character_graph import graph_keys
+from marquee.assets.common import title_step
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.report import (
     TRANSITION_COLOURS,
@@ -49,6 +50,7 @@ def report_prefix(title_id: str) -> str:
     "thumbnail candidates with their crops, trailer moments on a timeline, characters with their faces, "
     "screen time and graph, shot timeline, one keyframe per shot, shot table.",
 )
+@title_step
 def report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     title_id = context.partition_key
     store, wh = lake.store(), lake.warehouse()

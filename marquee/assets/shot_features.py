@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, table_data_version
+from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, table_data_version, title_step
 from marquee.assets.faces import load_keyframe
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
@@ -96,6 +96,7 @@ def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefi
         description="Per film shot: length, position, motion, audio loudness and onsets, faces and "
         "character prominence, and the MobileNetV2 embedding of its keyframes.",
     )
+    @title_step
     def shot_features_asset(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
         title_id = context.partition_key
         store, wh, registry = lake.store(), lake.warehouse(), lake.titles()

@@ -28,10 +28,10 @@ from marquee.assets.common import (
     HEAVY_RETRY,
     bad_input_fails_fast,
     check_result,
-    drop_other_media_versions,
-    new_media_version,
+    media_version,
     preview,
     table_data_version,
+    title_step,
 )
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
@@ -101,6 +101,7 @@ def build_shots_assets(
         can_subset=True,
         retry_policy=HEAVY_RETRY,
     )
+    @title_step
     def shots_and_keyframes(context: AssetExecutionContext, lake: LakeResource):
         title_id = context.partition_key
         selected = context.selected_asset_keys
@@ -213,13 +214,11 @@ def _emit_keyframes(
 ):
     store = lake.store()
     chosen = select_keyframes(scan.candidates, scan.shots, scan.transitions, fps, policy)
-    version = new_media_version()
-    base = f"media/keyframes/{title_id}"
-    prefix = f"{base}/{version}"
+    media = media_version(context, "keyframes")
     rows = []
     for k in chosen:
         c = k.candidate
-        key = f"{prefix}/{c.frame:08d}.jpg"
+        key = media.key(f"{c.frame:08d}.jpg")
         store.put_file(c.path, key)
         rows.append(
             {
@@ -237,7 +236,6 @@ def _emit_keyframes(
         )
     table = pa.Table.from_pylist(rows, schema=KEYFRAMES_SCHEMA)
     lake.warehouse().write_table("keyframes", title_id, table)
-    drop_other_media_versions(store, base, version)
     problems = keyframe_problems(rows, [s.shot_id for s in scan.shots], store.exists)
     per_shot = len(rows) / max(1, len(scan.shots))
     yield MaterializeResult(
@@ -246,7 +244,7 @@ def _emit_keyframes(
             "n_keyframes": len(rows),
             "keyframes_per_shot": round(per_shot, 2),
             "candidates_spooled": len(scan.candidates),
-            "images": MetadataValue.path(store.url(prefix)),
+            "images": MetadataValue.path(store.url(media.prefix)),
             "preview": preview(table),
         },
         data_version=table_data_version(table.drop_columns(["image_key"])),

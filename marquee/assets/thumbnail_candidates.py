@@ -13,11 +13,11 @@ from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, Me
 from marquee.assets.common import (
     HEAVY_RETRY,
     check_result,
-    drop_other_media_versions,
-    new_media_version,
+    media_version,
     preview,
     short_hash,
     table_data_version,
+    title_step,
 )
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.faces.tables import faces_from_table
@@ -57,6 +57,7 @@ def logo_key(title_id: str) -> str:
     description="Ranked thumbnail candidates (prominence x expression x quality, diverse by character, shot "
     "and time) with crops for 16:9, 2:3, 1:1, 4:5 and a logo-safe box in each.",
 )
+@title_step
 def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
     title_id = context.partition_key
     store, wh = lake.store(), lake.warehouse()
@@ -88,8 +89,7 @@ def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
     chosen = select_diverse(ranked, float(info["duration_s"]), RANK_POLICY)
     logo_at = logo_key(title_id)
     logo = decode_rgba(store.read_bytes(logo_at), store.url(logo_at)) if store.exists(logo_at) else None
-    base = f"media/thumbnails/{title_id}"
-    version = new_media_version()
+    version = media_version(context, "thumbnails")
     media: list[CandidateMedia] = []
     for rank, c in enumerate(chosen, 1):
         k = keyframes[c.frame]
@@ -104,7 +104,7 @@ def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
             ),
         )
         rendered = render_candidate(image, [f.box for f in order], CROP_POLICY, logo)
-        prefix = f"{base}/{version}/{rank:03d}-{c.frame:08d}"
+        prefix = version.key(f"{rank:03d}-{c.frame:08d}")
         frame_key = f"{prefix}/frame.jpg"
         store.write_bytes(frame_key, keyframe_jpeg)
         keys, logo_keys = {}, {}
@@ -117,7 +117,6 @@ def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
         media.append(CandidateMedia(rank, c, frame_key, keys, logo_keys, rendered, scale[c.frame]))
     table = candidate_rows(media)
     wh.write_table("thumbnail_candidates", title_id, table)
-    drop_other_media_versions(store, base, version)
     problems = [
         f"rank {r['rank']}: {key} missing"
         for r in table.to_pylist()
@@ -135,7 +134,7 @@ def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
             "shots": len({c.shot_id for c in chosen}),
             "characters": MetadataValue.json(sorted({c.primary_character for c in chosen})),
             "logo": logo is not None,
-            "media": MetadataValue.path(store.url(f"{base}/{version}")),
+            "media": MetadataValue.path(store.url(version.prefix)),
             "preview": preview(
                 table.select(
                     ["rank", "frame", "time_s", "shot_id", "prominence", "expression", "quality", "score"]

@@ -3,13 +3,16 @@
 import pyarrow as pa
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview
+from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, title_step
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
 from marquee.ops.video import file_sha256, probe_video
 from marquee.resources.lake import LakeResource
+from marquee.resources.titles import TitleRegistry
 
 TITLE_CODE_VERSION = "title-1"
+#: Run tag with the signature of the incoming/ group a sensor run was requested for.
+INCOMING_SIGNATURE_TAG = "marquee/incoming_signature"
 
 
 @asset(
@@ -21,12 +24,12 @@ TITLE_CODE_VERSION = "title-1"
     description="Probe the title's video (duration, frame rate incl. VFR, frame count, resolution, rotation, "
     "audio, content hash) into the `titles` table. Bad input fails this title only, naming file and reason.",
 )
+@title_step
 def title(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     title_id = context.partition_key
     registry = lake.titles()
-    adopted = registry.adopt_pending(title_id)  # files dropped into incoming/ for this title
-    if adopted is not None:
-        context.log.info(f"{title_id}: adopted {adopted.source_name} from incoming/")
+    with bad_input_fails_fast():
+        _adopt_incoming(context, lake, registry, title_id)
     with bad_input_fails_fast():
         manifest = registry.manifest(title_id)
         source_url = lake.store().url(manifest.source_key)
@@ -68,4 +71,30 @@ def title(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResu
         },
         # Same bytes -> same data version: re-ingesting an identical file does not make shots stale.
         data_version=DataVersion(sha[:24]),
+    )
+
+
+def _adopt_incoming(
+    context: AssetExecutionContext, lake: LakeResource, registry: TitleRegistry, title_id: str
+) -> None:
+    """Move the files waiting in ``incoming/`` into the title, but only when this run is for them.
+
+    A sensor run names the group it was requested for (its signature); a title never ingested takes
+    the group whatever started the run. Any other run (``marquee run B --title X``, a re-run from the
+    UI) processes the title's stored files and leaves a waiting group to the sensor's own run, saying
+    so: a run must never process a different file from the one its user gave.
+    """
+    waiting = registry.pending(title_id)
+    if waiting is None:
+        return
+    requested = context.run.tags.get(INCOMING_SIGNATURE_TAG)
+    if requested != waiting.signature and registry.exists(title_id):
+        context.log.warning(
+            f"{title_id}: {lake.store().url(waiting.video_key)} waits in incoming/ for this title and was "
+            "left alone; this run processes the title's stored source (the sensor's run will take it)"
+        )
+        return
+    done = registry.adopt(waiting, lake.scratch())
+    context.log.info(
+        f"{title_id}: {done.status} from incoming/ ({done.manifest.source_name}) {done.stale}".strip()
     )

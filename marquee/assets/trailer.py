@@ -10,7 +10,7 @@ title. The data version is the trailer file's hash (plus the shot detector): rep
 import pyarrow as pa
 from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult, asset
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview
+from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, title_step
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
 from marquee.ops.scan import scan_video
@@ -65,6 +65,7 @@ def build_trailer_asset(
         description="The title's trailer, if it has one: probe and hash (`trailers`) and its own shots "
         "(`trailer_shots`). Empty for titles without a trailer.",
     )
+    @title_step
     def trailer(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
         title_id = context.partition_key
         registry, wh = lake.titles(), lake.warehouse()

@@ -19,7 +19,14 @@ from dagster import (
     asset,
 )
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, check_result, preview, table_data_version
+from marquee.assets.common import (
+    HEAVY_RETRY,
+    bad_input_fails_fast,
+    check_result,
+    preview,
+    table_data_version,
+    title_step,
+)
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
 from marquee.ops.shots.base import Shot
@@ -87,6 +94,7 @@ def _shots(rows: list[dict]) -> list[Shot]:
     "shot it comes from (or none), similarity, film times and speed (`trailer_matches`); per film "
     "shot: its soft label (`shot_labels`). Empty without a trailer.",
 )
+@title_step
 def trailer_matches(context: AssetExecutionContext, lake: LakeResource):
     title_id = context.partition_key
     wh, registry = lake.warehouse(), lake.titles()

@@ -27,10 +27,10 @@ from marquee.assets.common import (
     bad_input_fails_fast,
     check_result,
     current_model_bytes,
-    drop_other_media_versions,
-    new_media_version,
+    media_version,
     preview,
     table_data_version,
+    title_step,
 )
 from marquee.assets.partitions import titles_partitions
 from marquee.assets.shot_features import features_from_table
@@ -89,6 +89,7 @@ def load_trailerness_model(lake: LakeResource) -> TrailernessModel:
     description="Per shot: trailer-worthiness in [0, 1] from the current trailerness model, and its "
     "rank in the title.",
 )
+@title_step
 def trailerness(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     title_id = context.partition_key
     wh = lake.warehouse()
@@ -149,6 +150,7 @@ def trailerness(context: AssetExecutionContext, lake: LakeResource) -> Materiali
     description="Ranked trailer moments (a shot or a few adjacent shots) with times, score, a "
     "preview clip and a poster frame; for titles with a trailer, whether it used them.",
 )
+@title_step
 def trailer_moments(context: AssetExecutionContext, lake: LakeResource):
     title_id = context.partition_key
     store, wh, registry = lake.store(), lake.warehouse(), lake.titles()
@@ -165,16 +167,15 @@ def trailer_moments(context: AssetExecutionContext, lake: LakeResource):
     posters: dict[int, str] = {}
     for k in wh.read_table("keyframes", title_id).sort_by("rank_in_shot").to_pylist():
         posters.setdefault(int(k["shot_id"]), k["image_key"])
-    version = new_media_version()
-    base = f"media/moments/{title_id}"
+    media = media_version(context, "moments")
     started = time.perf_counter()
     rows = []
     manifest = registry.manifest(title_id)
     with bad_input_fails_fast(), registry.local_file(manifest.source_key, lake.scratch()) as source:
         for m in moments:
             best = max(m.shot_ids, key=lambda s: scored.get(s, {}).get("score", 0.0))
-            key = f"{base}/{version}/{m.rank:02d}.mp4"
-            local = lake.scratch() / f"{title_id}-{version}-{m.rank:02d}.mp4"
+            key = media.key(f"{m.rank:02d}.mp4")
+            local = lake.scratch() / f"{title_id}-{media.version}-{m.rank:02d}.mp4"
             try:
                 write_clip(source, ClipSpan(m.start_s, m.end_s), local)
             except VideoError as exc:
@@ -195,7 +196,6 @@ def trailer_moments(context: AssetExecutionContext, lake: LakeResource):
     seconds = time.perf_counter() - started
     table = pa.Table.from_pylist(rows, schema=MOMENTS_SCHEMA)
     wh.write_table("trailer_moments", title_id, table)
-    drop_other_media_versions(store, base, version)
     problems = [f"moment {r['rank']}: no clip" for r in rows if not store.exists(r["clip_key"])]
     problems += [f"moment {r['rank']}: no poster" for r in rows if not r["poster_key"]]
     spans = sorted((r["start_frame"], r["end_frame"]) for r in rows)
@@ -206,7 +206,7 @@ def trailer_moments(context: AssetExecutionContext, lake: LakeResource):
             "n_moments": len(rows),
             "model_version": model,
             "clips_s": round(seconds, 3),
-            "clips": MetadataValue.path(store.url(f"{base}/{version}")),
+            "clips": MetadataValue.path(store.url(media.prefix)),
             **({"in_trailer_top10": sum(used)} if used else {}),
             "preview": preview(table.drop_columns(["shot_ids"])),
         },

@@ -15,6 +15,8 @@ import logging
 import os
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,34 @@ from marquee.resources.settings import Settings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+#: The project-local Dagster instance's settings, written once (a user's own dagster.yaml is kept):
+#: runs queue, and runs of one title (one partition) never overlap; no telemetry banner.
+DAGSTER_YAML = """\
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    tag_concurrency_limits:
+      - key: dagster/partition
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+telemetry:
+  enabled: false
+"""
+
+
 def _settings() -> Settings:
     s = Settings.from_env()
     s.home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DAGSTER_HOME", str(s.dagster_home))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        tmp = home / f".dagster.yaml.{os.getpid()}"
+        tmp.write_text(DAGSTER_YAML)
+        os.replace(tmp, config)
     return s
 
 
@@ -84,6 +109,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         title_id=args.title,
         trailer=args.trailer,
         metadata=dict(kv.split("=", 1) for kv in args.meta),
+        replace=args.replace,
     )
     store = lake.store()
     print(
@@ -98,33 +124,70 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-
+    from marquee.assets.common import LEASE_OWNER_TAG
+    from marquee.ops.titles import title_id_from_filename, validate_title_id
     from marquee.orchestration.definitions import build_definitions
+    from marquee.orchestration.logs import CLI_LOGGER, failure_reason
     from marquee.orchestration.partitions import register_titles
     from marquee.resources.lake import LakeResource
+    from marquee.resources.leases import TitleLease
 
     settings = _settings()
     lake = LakeResource.from_settings(settings)
-    manifest = lake.titles().ingest_file(args.video, title_id=args.title, trailer=args.trailer)
-    tid = manifest.title_id
-    print(f"title {tid}: ingested {args.video} -> {lake.store().url(manifest.source_key)}")
-    instance = _dagster_instance()
-    register_titles(instance, [tid])
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def("marquee_title_job")
-    result = job.execute_in_process(
-        partition_key=tid,
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+    store, registry = lake.store(), lake.titles()
+    video = Path(args.video)
+    tid = validate_title_id(args.title) if args.title else title_id_from_filename(video.name)
+    owner = f"cli-{uuid.uuid4().hex[:12]}"
+
+    def waiting(holder: Any) -> None:
+        print(f"title {tid}: waiting for {holder.describe()}", file=sys.stderr, flush=True)
+
+    # The lease covers the ingest too: a replacement must not land under another run of the title.
+    with TitleLease(store, tid, owner=owner, step="marquee run", on_wait=waiting):
+        done = registry.ingest(video, title_id=tid, trailer=args.trailer, replace=args.replace)
+        manifest = done.manifest
+        stored = store.url(manifest.source_key)
+        said = {
+            "new": f"ingested {video} -> {stored}",
+            "unchanged": f"unchanged: {video} holds the same bytes as the stored source ({stored})",
+            "replaced": f"replaced the stored files with {video} ({done.stale})",
+            "trailer-added": f"added the trailer {args.trailer} ({done.stale})",
+        }[done.status]
+        print(f"title {tid}: {said}")
+        waiting_group = registry.pending(tid)
+        if waiting_group is not None:
+            print(
+                f"title {tid}: note: {store.url(waiting_group.video_key)} waits in incoming/ for the same "
+                f"id; left alone (this run processes {video})"
+            )
+        instance = _dagster_instance()
+        register_titles(instance, [tid])
+        job = build_definitions(settings).resolve_job_def("marquee_title_job")
+        log_dir = settings.home / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_file = log_dir / f"{tid}-{time.strftime('%Y%m%dT%H%M%S')}-{owner[4:10]}.log"
+        result = job.execute_in_process(
+            partition_key=tid,
+            instance=instance,
+            raise_on_error=False,
+            tags={LEASE_OWNER_TAG: owner},
+            run_config={
+                "loggers": {
+                    CLI_LOGGER: {"config": {"log_file": str(log_file), "replace": {stored: str(video)}}}
+                }
+            },
+        )
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data is not None:
-                err = event.step_failure_data.error
-                print(
-                    f"error in {event.step_key}: {err.message.strip() if err else 'unknown'}", file=sys.stderr
-                )
+        failed = [e for e in result.all_events if e.is_step_failure and e.step_failure_data is not None]
+        for event in failed:
+            reason = failure_reason(event.step_failure_data).replace(stored, str(video))
+            print(f"marquee run: {event.step_key} failed: {reason}", file=sys.stderr)
+        if not failed:
+            print("marquee run: the run failed before any step did", file=sys.stderr)
+        print(
+            f"marquee run: full log: {log_file} (run {result.run_id} in `marquee ui`)",
+            file=sys.stderr,
+        )
         return 1
     _summarise(lake, tid)
     return 0
@@ -181,14 +244,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     truth = make_demo_title(out, seconds=args.seconds, seed=args.seed)
     print(f"demo title: {out} ({truth.frame_count} frames, {len(truth.transitions)} true transitions)")
-    return cmd_run(argparse.Namespace(video=str(out), title=args.title, trailer=None))
+    return cmd_run(argparse.Namespace(video=str(out), title=args.title, trailer=None, replace=True))
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
     from marquee.resources.lake import LakeResource
 
     lake = LakeResource.from_settings(_settings())
-    table = lake.warehouse().sql(args.query)
+    table = lake.warehouse().sql(args.query, unsafe=args.unsafe)
     _print_rows(table.to_pylist(), args.format, table.column_names)
     return 0
 
@@ -259,6 +322,47 @@ def cmd_titles(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Prove, per title, that every stored key resolves; list leases and media no table points at."""
+    from marquee.resources.lake import LakeResource
+    from marquee.resources.leases import LeaseRegister
+    from marquee.resources.media import dangling_keys, media_versions, stored_keys
+
+    lake = LakeResource.from_settings(_settings())
+    store, wh = lake.store(), lake.warehouse()
+    titles = args.titles or lake.titles().titles()
+    rows, broken = [], 0
+    now = time.time()
+    for tid in titles:
+        dangling = dangling_keys(wh, tid)
+        keys = stored_keys(wh, tid)
+        referenced = {
+            "/".join(k.split("/")[:4]) for ks in keys.values() for k in ks if k.startswith("media/")
+        }
+        unreferenced = [v for v in media_versions(store, tid) if v not in referenced]
+        holders = LeaseRegister(store, tid).read().live(now)
+        broken += bool(dangling)
+        rows.append(
+            {
+                "title_id": tid,
+                "keys": sum(len(v) for v in keys.values()),
+                "dangling": len(dangling),
+                "unreferenced_versions": len(unreferenced),
+                "lease": "; ".join(h.describe() for h in holders) or "free",
+                "problems": dangling[:20],
+            }
+        )
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        columns = ["title_id", "keys", "dangling", "unreferenced_versions", "lease"]
+        _print_rows(rows, args.format, columns)
+        for r in rows:
+            for problem in r["problems"]:
+                print(f"{r['title_id']}: dangling {problem}", file=sys.stderr)
+    return 1 if broken else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from marquee.ops.titles import validate_title_id
     from marquee.resources.lake import LakeResource
@@ -308,12 +412,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata for the sidecar"
     )
+    s.add_argument(
+        "--replace",
+        action="store_true",
+        help="let the sensor's run replace an existing title's different video (or trailer)",
+    )
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("run", help="ingest a video and materialise every asset for it in-process")
     s.add_argument("video")
     s.add_argument("--title", help="title id (default: from the file name)")
     s.add_argument("--trailer")
+    s.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the stored video (or trailer) of an existing title that holds different bytes",
+    )
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("demo", help="make a demo title from bundled or generated media and run it")
@@ -322,9 +436,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--title", default="demo-title")
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("sql", help="query the DuckDB catalog (views over every table, all titles)")
+    s = sub.add_parser(
+        "sql",
+        help="query the DuckDB catalog (views over every table, all titles)",
+        description="Run read-only SQL (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE) over "
+        "one view per table, across all titles. Files other than the lake's tables cannot be opened.",
+    )
     s.add_argument("query")
     s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    s.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="run any DuckDB statement, unrestricted (COPY, ATTACH, INSTALL, SET, read_csv of any path...): "
+        "it can read and write any file you can, lake partitions included",
+    )
     s.set_defaults(func=cmd_sql)
 
     s = sub.add_parser("shots", help="print the shots of any video file (no Dagster state)")
@@ -353,6 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("titles", help="list ingested titles and those waiting in incoming/")
     s.add_argument("--format", choices=["table", "json", "csv"], default="table")
     s.set_defaults(func=cmd_titles)
+
+    s = sub.add_parser(
+        "doctor", help="check that every media key stored in every table resolves (exit 1 if any dangles)"
+    )
+    s.add_argument("titles", nargs="*", help="title ids (default: every ingested title)")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    s.set_defaults(func=cmd_doctor)
 
     s = sub.add_parser("report", help="print (or --open) where a title's HTML report is")
     s.add_argument("title")

@@ -46,6 +46,7 @@ from marquee.orchestration.jobs import (
     trailers_refresh_job,
 )
 from marquee.orchestration.lineage import with_upstream_code_versions
+from marquee.orchestration.logs import LOGGERS
 from marquee.orchestration.sensors import incoming_titles_sensor
 from marquee.resources.lake import LakeResource
 from marquee.resources.settings import Settings
@@ -93,6 +94,7 @@ def build_definitions(
             trailers_refresh_job,
         ],
         sensors=[incoming_titles_sensor],
+        loggers=LOGGERS,
         resources={"lake": LakeResource.from_settings(settings)},
     )
 

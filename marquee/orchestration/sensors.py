@@ -12,6 +12,7 @@ import json
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
 
 from marquee.assets.partitions import titles_partitions
+from marquee.assets.title import INCOMING_SIGNATURE_TAG
 from marquee.orchestration.jobs import title_job
 from marquee.resources.lake import LakeResource
 
@@ -47,7 +48,11 @@ def incoming_titles_sensor(context: SensorEvaluationContext, lake: LakeResource)
             RunRequest(
                 run_key=f"{inc.title_id}:{inc.signature}",
                 partition_key=inc.title_id,
-                tags={"marquee/incoming": inc.video_key, "marquee/source": "incoming_titles_sensor"},
+                tags={
+                    "marquee/incoming": inc.video_key,
+                    INCOMING_SIGNATURE_TAG: inc.signature,
+                    "marquee/source": "incoming_titles_sensor",
+                },
             )
         )
     for key, reason in registry.invalid_incoming():

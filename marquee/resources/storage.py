@@ -10,11 +10,13 @@ a half-written file. On a local folder the bytes go to a staging file on the sam
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +30,39 @@ STAGING = ".staging"
 
 class StorageError(MarqueeError):
     """An object storage operation failed; the message names the URL."""
+
+
+#: Why a write or delete failed, and what to do about it, for the OS errors a user can act on.
+_WHY = {
+    errno.EROFS: "the storage is read-only (point MARQUEE_STORAGE at a writable folder or bucket)",
+    errno.ENOSPC: "no space left on the device holding it (free space or point MARQUEE_STORAGE elsewhere)",
+    errno.EDQUOT: "the disk quota is used up (free space or point MARQUEE_STORAGE elsewhere)",
+    errno.EACCES: "permission denied (give this user write access there or point MARQUEE_STORAGE elsewhere)",
+    errno.EPERM: "permission denied (give this user write access there or point MARQUEE_STORAGE elsewhere)",
+}
+
+
+def _cannot(url: str, action: str, exc: OSError) -> StorageError:
+    """One sentence for an OS error met while changing ``url``: what failed, why, what to do.
+
+    A raw ``OSError`` (``[Errno 30] Read-only file system: '/lake/.staging'``) names a staging file
+    the user never asked about and says nothing of the setting that chose the folder.
+    """
+    why = _WHY.get(exc.errno) if exc.errno is not None else None
+    if why is None:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename and str(exc.filename) not in why:
+            why = f"{why} ({exc.filename})"
+    return StorageError(f"{url}: cannot {action}: {why}")
+
+
+@contextmanager
+def _changing(url: str, action: str = "write") -> Iterator[None]:
+    """Raise any ``OSError`` of the block as a ``StorageError`` about ``url`` (see ``_cannot``)."""
+    try:
+        yield
+    except OSError as exc:
+        raise _cannot(url, action, exc) from exc
 
 
 class ObjectStore:
@@ -159,16 +194,29 @@ class ObjectStore:
             raise StorageError(f"{local}: no such file to store as {self.url(key)}")
         if self.is_local:
             dst = Path(self.path(key))
-            tmp = self._staging_path()
+            tmp = self._staging_path(key)
             try:
-                shutil.copyfile(local, tmp)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, dst)
+                try:
+                    shutil.copyfile(local, tmp)
+                except OSError as exc:
+                    if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename == str(local):
+                        raise StorageError(
+                            f"{local}: cannot read it to store as {self.url(key)}: permission denied"
+                        ) from exc
+                    raise _cannot(self.url(key), "write", exc) from exc
+                with _changing(self.url(key)):
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, dst)
             finally:
-                tmp.unlink(missing_ok=True)
+                with suppress(OSError):  # never hide the real error; staging files are never listed
+                    tmp.unlink(missing_ok=True)
             return
         try:
             self.fs.put_file(str(local), self.path(key))
+        except OSError as exc:
+            if exc.errno in _WHY:
+                raise _cannot(self.url(key), "write", exc) from exc
+            raise StorageError(f"{self.url(key)}: upload of {local} failed: {exc}") from exc
         except Exception as exc:
             raise StorageError(f"{self.url(key)}: upload of {local} failed: {exc}") from exc
 
@@ -176,15 +224,29 @@ class ObjectStore:
     def writer(self, key: str) -> Iterator[IO[bytes]]:
         """A binary file to write ``key`` through; it appears only if the block exits cleanly."""
         if self.is_local:
-            dst = Path(self.path(key))
-            tmp = self._staging_path()
+            url, dst = self.url(key), Path(self.path(key))
+            tmp = self._staging_path(key)
             try:
-                with open(tmp, "wb") as f:
-                    yield f
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, dst)
+                with ExitStack() as opened:
+                    with _changing(url):  # its own errors, told apart from the block's below
+                        f = opened.enter_context(open(tmp, "wb"))
+                    try:
+                        yield f
+                    except BaseException as exc:
+                        with suppress(OSError):  # flushing the rest would only fail again
+                            f.close()
+                        # The block's own errors pass through, except a full disk: that is this file.
+                        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                            raise _cannot(url, "write", exc) from exc
+                        raise
+                    with _changing(url):
+                        f.close()  # flushes the buffer: a full disk may only show here
+                with _changing(url):
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, dst)
             finally:
-                tmp.unlink(missing_ok=True)
+                with suppress(OSError):  # never hide the real error; staging files are never listed
+                    tmp.unlink(missing_ok=True)
             return
         f = self.fs.open(self.path(key), "wb", autocommit=False)
         try:
@@ -197,11 +259,13 @@ class ObjectStore:
             f.close()
             f.commit()
         except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno in _WHY:
+                raise _cannot(self.url(key), "write", exc) from exc
             raise StorageError(f"{self.url(key)}: write failed: {exc}") from exc
 
     def delete(self, key: str) -> None:
         """Delete one object; deleting a missing key is not an error."""
-        with suppress(FileNotFoundError):
+        with _changing(self.url(key), "delete"), suppress(FileNotFoundError):
             self.fs.rm_file(self.path(key))
 
     def delete_prefix(self, prefix: str) -> None:
@@ -210,16 +274,84 @@ class ObjectStore:
         if not prefix:
             raise ValueError("refusing to delete the whole store")
         if self.is_local:
-            shutil.rmtree(self.path(prefix), ignore_errors=True)
+            # What is already gone is fine (another process may be deleting too); anything else, a
+            # read-only folder say, must not pass silently as if the objects were deleted.
+            with _changing(self.url(prefix), "delete"):
+                _rmtree_existing(self.path(prefix))
             return
         keys = [self.path(k) for k in self.list(prefix)]
         if keys:
-            self.fs.rm(keys)
+            with _changing(self.url(prefix), "delete"):
+                self.fs.rm(keys)
 
-    def _staging_path(self) -> Path:
+    def children(self, prefix: str) -> list[str]:
+        """Names directly under ``prefix`` (objects and "folders"), sorted; one listing call, not a
+        recursive walk, so it stays cheap beside a folder of many thousands of files."""
+        base = self.path(prefix)
+        if self.is_local:
+            try:
+                return sorted(n for n in os.listdir(base) if n != STAGING)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        try:
+            found = self.fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in found} - {STAGING})
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Create ``key`` with ``data`` only if it does not exist; True if this call created it.
+
+        Of any number of concurrent callers exactly one gets True, and the object is complete when
+        it appears: on a local folder the bytes are staged and hard-linked into place (``link``
+        fails when the name exists); on S3 it is a PUT with ``If-None-Match: *`` (conditional writes:
+        AWS S3 since 2024, and moto, which the tests use; a server that ignores the header makes this
+        a plain PUT, so check yours). Leases (``marquee.resources.leases``) are built on it.
+        """
+        if self.is_local:
+            dst = Path(self.path(key))
+            tmp = self._staging_path(key)
+            try:
+                with _changing(self.url(key)):
+                    tmp.write_bytes(data)
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(tmp, dst)
+                return True
+            except StorageError as exc:
+                if isinstance(exc.__cause__, FileExistsError):
+                    return False
+                raise
+            finally:
+                tmp.unlink(missing_ok=True)
+        try:
+            self.fs.pipe_file(self.path(key), data, mode="create")
+        except FileExistsError:
+            return False
+        except Exception as exc:
+            if _precondition_failed(exc):
+                return False
+            raise StorageError(f"{self.url(key)}: conditional create failed: {exc}") from exc
+        return True
+
+    def _staging_path(self, key: str = STAGING) -> Path:
+        """A fresh staging file name; errors creating the staging folder name ``key``'s URL."""
         staging = Path(self.root) / STAGING
-        staging.mkdir(parents=True, exist_ok=True)
+        with _changing(self.url(key)):
+            staging.mkdir(parents=True, exist_ok=True)
         return staging / f"{uuid.uuid4().hex}.part"
+
+
+def _rmtree_existing(path: str) -> None:
+    """``shutil.rmtree`` that ignores files and folders already gone and raises every other error."""
+
+    def on_error(exc: BaseException) -> None:
+        if not isinstance(exc, FileNotFoundError):
+            raise exc
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=lambda _func, _path, exc: on_error(exc))
+    else:
+        shutil.rmtree(path, onerror=lambda _func, _path, info: on_error(info[1]))
 
 
 def _clean_key(key: str) -> str:
@@ -227,3 +359,9 @@ def _clean_key(key: str) -> str:
     if any(part in ("..", ".") for part in key.split("/")) or "\\" in key:
         raise ValueError(f"unsafe object key {key!r}")
     return key
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    """An S3 error saying a conditional write lost (412 PreconditionFailed, or 409 on a racing PUT)."""
+    text = f"{type(exc).__name__} {exc}"
+    return any(s in text for s in ("PreconditionFailed", "412", "ConditionalRequestConflict"))

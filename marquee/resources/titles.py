@@ -8,6 +8,11 @@ Layout (keys relative to the storage root):
   is adopted once its sizes are unchanged between two looks (so a half-copied file is never taken).
 - ``titles/<id>/source.<ext>``, ``titles/<id>/trailer.<ext>`` and ``titles/<id>/manifest.json``,
   written last, so a manifest always points at complete files.
+
+Nothing replaces a title's good source unchecked: a new file is probed (it must be a readable video)
+and hashed *before* anything in ``titles/<id>/`` is touched, identical bytes change nothing
+("unchanged"), and different bytes under an existing id are refused unless the caller says
+``replace`` (``marquee run|ingest --replace``, or ``"replace": true`` in an incoming sidecar).
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as replace_fields
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from marquee.ops.errors import MarqueeError, VideoError
 from marquee.ops.titles import title_id_from_filename, validate_title_id
+from marquee.ops.video import file_sha256, probe_video
 from marquee.resources.storage import ObjectStore
 
 VIDEO_EXTENSIONS = frozenset(
@@ -35,6 +42,14 @@ TITLES = "titles"
 class TitleNotFoundError(MarqueeError, KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
+
+
+class TitleConflictError(MarqueeError):
+    """Different bytes for a title that already exists, without an explicit ``replace``."""
+
+
+#: What an ingest did: a new title, nothing (same bytes), or a replaced source or trailer.
+IngestStatus = Literal["new", "unchanged", "replaced", "trailer-added"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,8 @@ class TitleManifest:
     metadata: dict[str, Any] = field(default_factory=dict)
     ingested_at: str = ""
     version: str = ""
+    content_sha256: str = ""  # of the source; empty in manifests written before it was recorded
+    trailer_sha256: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -57,6 +74,15 @@ class TitleManifest:
     @classmethod
     def from_json(cls, text: str) -> TitleManifest:
         return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """The manifest after an ingest, what the ingest did, and what it made stale (for people)."""
+
+    manifest: TitleManifest
+    status: IngestStatus
+    stale: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +99,11 @@ class IncomingTitle:
     @property
     def complete(self) -> bool:
         return self.sidecar_key is not None
+
+    @property
+    def replace(self) -> bool:
+        """The sidecar asks to replace an existing title's files (``marquee ingest --replace``)."""
+        return bool(self.metadata.get("replace"))
 
 
 def _ext(name: str) -> str:
@@ -102,6 +133,9 @@ class TitleRegistry:
             )
         return TitleManifest.from_json(self.store.read_bytes(key).decode())
 
+    def exists(self, title_id: str) -> bool:
+        return self.store.exists(self.manifest_key(title_id))
+
     def titles(self) -> list[str]:
         ids = {k.split("/")[1] for k in self.store.list(TITLES) if k.endswith("/manifest.json")}
         return sorted(ids)
@@ -113,35 +147,93 @@ class TitleRegistry:
         title_id: str | None = None,
         trailer: str | Path | None = None,
         metadata: dict[str, Any] | None = None,
+        replace: bool = False,
     ) -> TitleManifest:
-        """Copy a local video (and trailer) into ``titles/<id>/`` and write its manifest last."""
+        """Copy a local video (and trailer) into ``titles/<id>/``; see ``ingest``."""
+        return self.ingest(
+            video, title_id=title_id, trailer=trailer, metadata=metadata, replace=replace
+        ).manifest
+
+    def ingest(
+        self,
+        video: str | Path,
+        *,
+        title_id: str | None = None,
+        trailer: str | Path | None = None,
+        metadata: dict[str, Any] | None = None,
+        replace: bool = False,
+    ) -> Ingested:
+        """Check, then copy a local video (and trailer) into ``titles/<id>/``, manifest last.
+
+        Both files are probed and hashed where they are, before anything stored is touched, so a
+        bad file (not a video, truncated, no video stream) fails naming the user's file and leaves
+        an existing title exactly as it was. Identical bytes change nothing.
+        """
         video = Path(video)
-        _check_local_video(video)
-        if trailer is not None:
-            trailer = Path(trailer)
-            _check_local_video(trailer)
         tid = validate_title_id(title_id) if title_id is not None else title_id_from_filename(video.name)
+        source_sha = _checked_sha(video)
+        trailer = Path(trailer) if trailer is not None else None
+        trailer_sha = _checked_sha(trailer) if trailer is not None else None
+        previous = self._existing(tid)
+        status, stale = _compare(tid, previous, source_sha, trailer_sha, replace, video.name)
+        if status == "unchanged":
+            assert previous is not None
+            return Ingested(previous, status)
         source_key = f"{TITLES}/{tid}/source{_ext(video.name)}"
-        self.store.put_file(video, source_key)
+        if previous is None or previous.content_sha256 != source_sha or previous.source_key != source_key:
+            self.store.put_file(video, source_key)
         trailer_key = None
         if trailer is not None:
             trailer_key = f"{TITLES}/{tid}/trailer{_ext(trailer.name)}"
             self.store.put_file(trailer, trailer_key)
-        st = video.stat()
-        tsig = trailer.stat().st_size if trailer is not None else None
-        return self._write_manifest(
+        manifest = self._install(
+            previous,
             TitleManifest(
                 title_id=tid,
                 source_key=source_key,
                 source_name=video.name,
-                source_size=st.st_size,
+                source_size=video.stat().st_size,
                 trailer_key=trailer_key,
                 trailer_name=trailer.name if trailer is not None else None,
                 metadata=dict(metadata or {}),
-                ingested_at=_now(),
-                version=_version(video.name, st.st_size, st.st_mtime_ns, tsig, _now()),
-            )
+                content_sha256=source_sha,
+                trailer_sha256=trailer_sha,
+            ),
         )
+        return Ingested(manifest, status, stale)
+
+    def _install(self, previous: TitleManifest | None, new: TitleManifest) -> TitleManifest:
+        """Write the manifest for files already in place (a title keeps its trailer when none came)."""
+        if new.trailer_key is None and previous is not None and previous.trailer_key is not None:
+            new = replace_fields(
+                new,
+                trailer_key=previous.trailer_key,
+                trailer_name=previous.trailer_name,
+                trailer_sha256=previous.trailer_sha256,
+            )
+        version = _version(new.content_sha256, new.trailer_sha256)
+        return self._write_manifest(replace_fields(new, ingested_at=_now(), version=version))
+
+    def _existing(self, title_id: str) -> TitleManifest | None:
+        """The stored manifest, with the hashes filled in for manifests written before they were kept."""
+        if not self.exists(title_id):
+            return None
+        m = self.manifest(title_id)
+        if m.content_sha256 and (m.trailer_key is None or m.trailer_sha256):
+            return m
+        fill: dict[str, Any] = {}
+        if not m.content_sha256 and self.store.exists(m.source_key):
+            fill["content_sha256"] = self._stored_sha(m.source_key)
+        if m.trailer_key and not m.trailer_sha256 and self.store.exists(m.trailer_key):
+            fill["trailer_sha256"] = self._stored_sha(m.trailer_key)
+        return TitleManifest(**(asdict(m) | fill))
+
+    def _stored_sha(self, key: str) -> str:
+        with self.store.open(key) as f:
+            h = hashlib.sha256()
+            while block := f.read(8 << 20):
+                h.update(block)
+        return h.hexdigest()
 
     def _write_manifest(self, manifest: TitleManifest) -> TitleManifest:
         for key in self.store.list(f"{TITLES}/{manifest.title_id}"):
@@ -176,17 +268,24 @@ class TitleRegistry:
         title_id: str | None = None,
         trailer: str | Path | None = None,
         metadata: dict[str, Any] | None = None,
+        replace: bool = False,
     ) -> IncomingTitle:
-        """Upload a video (and trailer) into ``incoming/`` for the sensor; the sidecar goes last."""
+        """Upload a video (and trailer) into ``incoming/`` for the sensor; the sidecar goes last.
+
+        Both are probed first, so a file that is not a readable video is refused here, naming it.
+        """
         video = Path(video)
-        _check_local_video(video)
         tid = validate_title_id(title_id) if title_id is not None else title_id_from_filename(video.name)
+        _check_local_video(video)
+        probe_video(video)
+        if trailer is not None:
+            trailer = Path(trailer)
+            _check_local_video(trailer)
+            probe_video(trailer)
         video_key = f"{INCOMING}/{tid}{_ext(video.name)}"
         self.store.put_file(video, video_key)
         trailer_key = None
         if trailer is not None:
-            trailer = Path(trailer)
-            _check_local_video(trailer)
             trailer_key = f"{INCOMING}/{tid}.trailer{_ext(trailer.name)}"
             self.store.put_file(trailer, trailer_key)
         sidecar = {
@@ -194,6 +293,7 @@ class TitleRegistry:
             "source_name": video.name,
             "trailer_name": trailer.name if trailer is not None else None,
             "metadata": metadata or {},
+            "replace": replace,
         }
         sidecar_key = f"{INCOMING}/{tid}.json"
         self.store.write_bytes(sidecar_key, json.dumps(sidecar, indent=2).encode())
@@ -249,16 +349,27 @@ class TitleRegistry:
                 bad.append((key, "cannot derive a valid title id from the file name or its sidecar"))
         return bad
 
-    def adopt_pending(self, title_id: str) -> TitleManifest | None:
-        """Adopt the group waiting in ``incoming/`` for this title, if there is one."""
-        for inc in self.scan_incoming():
-            if inc.title_id == title_id:
-                return self.adopt(inc)
-        return None
+    def pending(self, title_id: str) -> IncomingTitle | None:
+        """The group waiting in ``incoming/`` for this title, if there is one."""
+        return next((inc for inc in self.scan_incoming() if inc.title_id == title_id), None)
 
-    def adopt(self, incoming: IncomingTitle) -> TitleManifest:
-        """Move an incoming group into ``titles/<id>/`` (a rename locally, a server-side copy on S3)."""
+    def adopt(self, incoming: IncomingTitle, scratch_dir: Path) -> Ingested:
+        """Check an incoming group, then move it into ``titles/<id>/`` (a rename locally, a server-side
+        copy on S3). A bad file fails naming it and stays in ``incoming/``; the title is untouched."""
         tid = incoming.title_id
+        source_sha = self._checked_stored_sha(incoming.video_key, scratch_dir)
+        trailer_sha = (
+            self._checked_stored_sha(incoming.trailer_key, scratch_dir) if incoming.trailer_key else None
+        )
+        previous = self._existing(tid)
+        name = str(incoming.metadata.get("source_name") or incoming.video_key.rsplit("/", 1)[-1])
+        status, stale = _compare(tid, previous, source_sha, trailer_sha, incoming.replace, name)
+        members = [k for k in (incoming.video_key, incoming.trailer_key, incoming.sidecar_key) if k]
+        if status == "unchanged":
+            assert previous is not None
+            for key in members:  # copies of what the title already holds
+                self.store.delete(key)
+            return Ingested(previous, status)
         source_key = f"{TITLES}/{tid}/source{_ext(incoming.video_key)}"
         size = self.store.size(incoming.video_key)
         _move(self.store, incoming.video_key, source_key)
@@ -266,24 +377,68 @@ class TitleRegistry:
         if incoming.trailer_key is not None:
             trailer_key = f"{TITLES}/{tid}/trailer{_ext(incoming.trailer_key)}"
             _move(self.store, incoming.trailer_key, trailer_key)
-        manifest = self._write_manifest(
+        manifest = self._install(
+            previous,
             TitleManifest(
                 title_id=tid,
                 source_key=source_key,
-                source_name=str(
-                    incoming.metadata.get("source_name") or incoming.video_key.rsplit("/", 1)[-1]
-                ),
+                source_name=name,
                 source_size=size,
                 trailer_key=trailer_key,
                 trailer_name=incoming.metadata.get("trailer_name") if trailer_key else None,
                 metadata=dict(incoming.metadata.get("metadata") or {}),
-                ingested_at=_now(),
-                version=incoming.signature,
-            )
+                content_sha256=source_sha,
+                trailer_sha256=trailer_sha,
+            ),
         )
         if incoming.sidecar_key is not None:
             self.store.delete(incoming.sidecar_key)
-        return manifest
+        return Ingested(manifest, status, stale)
+
+    def _checked_stored_sha(self, key: str, scratch_dir: Path) -> str:
+        with self.local_file(key, scratch_dir) as path:
+            try:
+                probe_video(path)
+            except VideoError as exc:  # name the object, not a scratch copy
+                raise VideoError(self.store.url(key), exc.reason) from exc
+            return file_sha256(path)
+
+
+def _checked_sha(path: Path) -> str:
+    """The content hash of a local video, after checking that it is one (errors name ``path``)."""
+    _check_local_video(path)
+    probe_video(path)
+    return file_sha256(path)
+
+
+def _compare(
+    tid: str,
+    previous: TitleManifest | None,
+    source_sha: str,
+    trailer_sha: str | None,
+    replace: bool,
+    new_name: str,
+) -> tuple[IngestStatus, str]:
+    """What ingesting these bytes would do to the stored title; refuses a silent replacement."""
+    if previous is None:
+        return "new", ""
+    how = 'pass --replace (or "replace": true in an incoming sidecar) to replace it'
+    if previous.content_sha256 != source_sha:
+        if not replace:
+            raise TitleConflictError(
+                f"title {tid!r} already holds a different video ({previous.source_name}, ingested "
+                f"{previous.ingested_at}); {how} with {new_name}, or choose another --title"
+            )
+        return "replaced", "the source changed: every asset of the title is stale until re-materialised"
+    if trailer_sha is None or trailer_sha == previous.trailer_sha256:
+        return "unchanged", ""
+    if previous.trailer_key is None:
+        return "trailer-added", "trailer, trailer_matches and everything after them are stale"
+    if not replace:
+        raise TitleConflictError(
+            f"title {tid!r} already has a different trailer ({previous.trailer_name}); {how}"
+        )
+    return "replaced", "the trailer changed: trailer, trailer_matches and everything after them are stale"
 
 
 def _check_local_video(path: Path) -> None:
