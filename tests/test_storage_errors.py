@@ -240,3 +240,22 @@ def test_a_real_write_still_replaces_atomically(store: ObjectStore, tmp_path: Pa
     store.write_bytes("media/c.txt", b"c")
     assert store.read_bytes("media/a.txt") == b"new" and store.list() == ["media/a.txt", "media/c.txt"]
     assert not list((Path(store.root) / STAGING).iterdir())
+
+
+def test_an_unreachable_s3_store_is_one_sentence(monkeypatch):
+    """A refused connection (nothing listens on the port) is a StorageError naming the endpoint and
+    the settings to check, for reads and listings alike, not a botocore traceback."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "marquee")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "marquee")
+    store = ObjectStore(
+        "s3://bucket/lake",
+        s3_endpoint_url="http://127.0.0.1:9",
+        storage_options={"config_kwargs": {"retries": {"max_attempts": 1}}},
+    )
+    for call in (lambda: store.exists("titles/x/manifest.json"), lambda: store.list("titles")):
+        with pytest.raises(
+            StorageError,
+            match=r"cannot reach the object storage at http://127.0.0.1:9 .*"
+            r"check MARQUEE_STORAGE, MARQUEE_S3_ENDPOINT_URL",
+        ):
+            call()

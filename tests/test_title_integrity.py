@@ -92,6 +92,10 @@ def test_same_bytes_are_unchanged_and_different_bytes_need_replace(env, films, t
     assert again.status == "unchanged" and again.manifest == first.manifest
     with pytest.raises(TitleConflictError, match=r"already holds a different video \(a\.mp4.*--replace"):
         registry.ingest(films["b"], title_id="film")
+    with pytest.raises(TitleConflictError, match="--replace"):  # staging for the sensor checks the same
+        registry.stage_incoming(films["b"], title_id="film")
+    assert registry.stage_incoming(films["a"], title_id="film") is None  # same bytes: nothing to stage
+    assert lake.store().list("incoming") == []
     assert registry.manifest("film") == first.manifest
     assert lake.store().read_bytes(first.manifest.source_key) == films["a"].read_bytes()
 
@@ -275,3 +279,19 @@ def test_the_project_instance_never_runs_one_title_twice_at_once(tmp_path, monke
         assert not instance.telemetry_enabled
     finally:
         instance.dispose()
+
+
+def test_title_ids_from_file_names_keep_accented_letters():
+    from marquee.ops.titles import title_id_from_filename
+
+    assert title_id_from_filename("Mon film été (2019) – 🎬 final.mp4") == "mon-film-ete-2019-final"
+    assert title_id_from_filename("My Film (2019).MP4") == "my-film-2019"
+
+
+def test_doctor_names_an_unknown_title(tmp_path, monkeypatch, capsys):
+    from marquee.orchestration.cli import main
+
+    monkeypatch.setenv("MARQUEE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    assert main(["doctor", "nope"]) == 2
+    assert "marquee doctor: error: no such title: nope (ingested: none)" in capsys.readouterr().err

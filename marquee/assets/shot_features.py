@@ -20,7 +20,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, table_data_version, title_step
 from marquee.assets.faces import load_keyframe
 from marquee.assets.partitions import titles_partitions
-from marquee.ops.errors import VideoError
+from marquee.ops.errors import UnknownChoiceError, VideoError
 from marquee.ops.prefetch import prefetched
 from marquee.ops.trailers.audio import analyze_audio
 from marquee.ops.trailers.features import (
@@ -83,7 +83,7 @@ CLIP_ENCODERS = ("r3d_18", "r3d_34")
 def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefinition:
     """The ``shot_features`` asset with this frame encoder (``FRAME_ENCODERS``)."""
     if frame_encoder not in FRAME_ENCODERS:
-        raise ValueError(f"unknown frame encoder {frame_encoder!r}; choose one of {FRAME_ENCODERS}")
+        raise UnknownChoiceError(f"unknown frame encoder {frame_encoder!r}; choose one of {FRAME_ENCODERS}")
 
     @asset(
         name="shot_features",

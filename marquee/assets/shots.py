@@ -113,7 +113,7 @@ def build_shots_assets(
         fixed = (
             None if detector is not None else _transitions_from_table(warehouse.read_table("shots", title_id))
         )
-        spool = KeyframeSpool(policy, rotation=int(info["rotation"])) if KEYFRAMES in selected else None
+        spool = KeyframeSpool(policy) if KEYFRAMES in selected else None
         last_log = [0.0]
 
         def progress(done: int, total: int) -> None:

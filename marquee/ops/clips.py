@@ -6,6 +6,9 @@ Clips are small (at most ``max_width`` pixels wide) because they are for choosin
 
 Each clip seeks to just before its start and decodes only its own span, so cutting ten moments out
 of a two-hour film decodes a few minutes of it, not the film; memory holds one frame at a time.
+
+Clips come out upright: a source with a display rotation (a phone video) is turned in the pixels,
+since the re-encode does not carry the source's display matrix over and players would show it sideways.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 import av
 
 from marquee.ops.errors import VideoError
-from marquee.ops.video import open_container
+from marquee.ops.video import DecodedFrame, open_container, read_rotation
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ def write_clip(
     out = Path(out)
     if span.end_s <= span.start_s:
         raise ValueError(f"empty clip span {span}")
+    rotation = read_rotation(source)
     with open_container(source) as inp:
         vin = next((s for s in inp.streams if s.type == "video"), None)
         if vin is None:
@@ -55,6 +59,8 @@ def write_clip(
         ain = next((s for s in inp.streams if s.type == "audio"), None) if audio else None
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
         w, h = vin.codec_context.width, vin.codec_context.height
+        if rotation in (90, 270):
+            w, h = h, w  # the display size
         scale = min(1.0, max_width / max(w, 1))
         size = (_even(w * scale), _even(h * scale))
         vin.thread_type = "AUTO"
@@ -85,7 +91,7 @@ def write_clip(
                         if t >= span.end_s - 1e-6:
                             video_done = True
                             break
-                        pic = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                        pic = _upright(frame, size, rotation)
                         pic.pts, pic.time_base = written, Fraction(1) / rate
                         for p in vout.encode(pic):
                             dst.mux(p)
@@ -114,6 +120,17 @@ def write_clip(
         out.unlink(missing_ok=True)
         raise VideoError(str(source), f"no frame between {span.start_s:.2f} s and {span.end_s:.2f} s")
     return out
+
+
+def _upright(frame: av.VideoFrame, size: tuple[int, int], rotation: int) -> av.VideoFrame:
+    """``frame`` scaled to the display ``size`` (width, height) and turned upright, in yuv420p.
+
+    Unrotated frames go straight through swscale; rotated ones are scaled on their side, turned as RGB
+    (``DecodedFrame.rgb``) and converted back, which costs little at preview sizes."""
+    if rotation == 0:
+        return frame.reformat(width=size[0], height=size[1], format="yuv420p")
+    rgb = DecodedFrame(0, 0.0, frame, rotation).rgb(*size)
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
 
 
 def _time(frame: av.frame.Frame, stream: av.stream.Stream) -> float | None:

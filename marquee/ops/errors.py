@@ -26,3 +26,7 @@ class VideoError(MarqueeError):
 
 class ModelUnavailableError(MarqueeError):
     """A model's weights are not installed and not in the model store; says where to put them."""
+
+
+class UnknownChoiceError(MarqueeError, ValueError):
+    """A setting names a detector, embedder or encoder that does not exist; the message lists the choices."""

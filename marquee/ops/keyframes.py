@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from marquee.ops.shots.base import Shot, Transition
+from marquee.ops.video import DecodedFrame
 
 
 def sharpness(luma: np.ndarray) -> float:
@@ -71,23 +72,27 @@ class KeyframePolicy:
 
 
 class KeyframeSpool:
-    """Collects the sharpest frame per window during decode; bounded memory, spooled to disk."""
+    """Collects the sharpest frame per window during decode; bounded memory, spooled to disk.
 
-    def __init__(self, policy: KeyframePolicy, spool_dir: Path | None = None, rotation: int = 0) -> None:
+    Candidates are stored upright: a ``DecodedFrame`` turns itself by its stream's display rotation.
+    """
+
+    def __init__(self, policy: KeyframePolicy, spool_dir: Path | None = None) -> None:
         self.policy = policy
-        self.rotation = rotation
         self._own_dir = spool_dir is None
         self.dir = Path(spool_dir or tempfile.mkdtemp(prefix="marquee-keyframes-"))
         self.dir.mkdir(parents=True, exist_ok=True)
         self.candidates: list[Candidate] = []
         self._window_start: float | None = None
-        # (score, index, time_s, sharpness, brightness, decoder frame) of the best frame in the open window
-        self._best: tuple[float, int, float, float, float, object] | None = None
+        # (score, index, time_s, sharpness, brightness, frame) of the best frame in the open window
+        self._best: tuple[float, int, float, float, float, DecodedFrame] | None = None
         self._prev_small: np.ndarray | None = None
 
-    def offer(self, index: int, time_s: float, small: np.ndarray, luma: np.ndarray, frame: object) -> None:
-        """Consider one decoded frame. ``frame`` is the decoder's frame (converted to RGB only if it
-        is still the best of its window when the window closes)."""
+    def offer(
+        self, index: int, time_s: float, small: np.ndarray, luma: np.ndarray, frame: DecodedFrame
+    ) -> None:
+        """Consider one decoded frame, converted to RGB only if it is still the best of its window when
+        the window closes."""
         restart = False
         if self._prev_small is not None:
             diff = float(cv2.norm(small, self._prev_small, cv2.NORM_L1)) / small.size
@@ -105,9 +110,7 @@ class KeyframeSpool:
         if self._best is None:
             return
         _, index, time_s, sharp, b, frame = self._best
-        rgb = frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
-        rgb = rotate(rgb, self.rotation)
-        rgb = _limit_size(rgb, self.policy.max_side)
+        rgb = _limit_size(frame.rgb(), self.policy.max_side)
         path = self.dir / f"{index:08d}.jpg"
         ok = cv2.imwrite(
             str(path),
@@ -127,18 +130,6 @@ class KeyframeSpool:
     def cleanup(self) -> None:
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
-    """Turn a decoded picture upright given the stream's display rotation (degrees clockwise)."""
-    r = rotation % 360
-    if r == 90:
-        return cv2.rotate(rgb, cv2.ROTATE_90_CLOCKWISE)
-    if r == 180:
-        return cv2.rotate(rgb, cv2.ROTATE_180)
-    if r == 270:
-        return cv2.rotate(rgb, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    return rgb
 
 
 def _limit_size(rgb: np.ndarray, max_side: int) -> np.ndarray:

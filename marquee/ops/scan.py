@@ -3,7 +3,8 @@
 Decoding dominates the cost of the early stages, so every consumer of raw frames shares one pass:
 the shot detector gets a tiny RGB frame (``DecodedFrame.thumbnail``), the keyframe spool gets the luma
 plane (for sharpness/brightness) and, once per window, the full picture, and a per-frame motion value
-is taken from the tiny frames, so that later stages (trailer-worthiness) need not decode again.
+is taken from the tiny frames, so that later stages (trailer-worthiness) need not decode again. All of
+them see the picture upright (``DecodedFrame`` applies the stream's display rotation).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def scan_video(
     """Decode ``path`` once, feeding the detector and the keyframe spool.
 
     With ``detector=None`` the shots come from ``fixed_transitions`` (a stored shots table), which is
-    how keyframes are re-made without re-detecting shots.
+    how keyframes are re-made without re-detecting shots. An image file, or a video with fewer than
+    ``video.MIN_FRAMES`` frames, raises VideoError (from ``decode_frames``) before the detector finishes.
     """
     if detector is None and fixed_transitions is None:
         raise ValueError("scan_video needs a detector or fixed transitions")
@@ -84,7 +86,7 @@ def scan_video(
             detector.process(decoded.index, small)
             det_s += time.perf_counter() - t0
         if spool is not None:
-            spool.offer(decoded.index, decoded.time_s, small, decoded.luma(), decoded.frame)
+            spool.offer(decoded.index, decoded.time_s, small, decoded.luma(), decoded)
         times.append(decoded.time_s)
         if progress is not None and time.perf_counter() - last_report > 1.0:
             last_report = time.perf_counter()

@@ -7,6 +7,7 @@ cannot escape its folder whatever storage backend joins it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import PurePosixPath
 
 from marquee.ops.errors import InvalidTitleIdError
@@ -25,10 +26,14 @@ def validate_title_id(title_id: str) -> str:
 
 
 def title_id_from_filename(name: str) -> str:
-    """Derive a valid title id from a file name: ``My Film (2019).MP4`` -> ``my-film-2019``."""
+    """Derive a valid title id from a file name: ``My Film (2019).MP4`` -> ``my-film-2019``.
+
+    Accented letters keep their base letter (``Été`` -> ``ete``) rather than vanishing.
+    """
     stem = PurePosixPath(name.replace("\\", "/")).name
     stem = stem.rsplit(".", 1)[0] if "." in stem else stem
-    slug = re.sub(r"[^a-z0-9._-]+", "-", stem.lower())
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9._-]+", "-", ascii_stem.lower())
     slug = re.sub(r"\.{2,}", ".", slug).strip("-._")[:128].strip("-._")
     if not slug:
         raise InvalidTitleIdError(f"cannot derive a title id from file name {name!r}; pass --title")

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,16 @@ log = logging.getLogger(__name__)
 
 #: Share of the demuxed packets that must decode before a file is called truncated/corrupt.
 MIN_DECODED_SHARE = 0.98
+
+#: Fewest frames a title may have. The shot detector tells a cut from a one-frame flash (or a corrupt
+#: frame) only with a frame on each side of the change (``FastDetector._judge_cut``), so a file with
+#: fewer has no shot structure to find; it is a still or an export gone wrong, not a title.
+MIN_FRAMES = 3
+
+#: FFmpeg demuxers that read image files, besides the ``*_pipe`` ones (``jpeg_pipe``, ``png_pipe``...):
+#: a JPEG, PNG or GIF named ``.mp4`` still opens (FFmpeg probes the content, not the name) and
+#: decodes as a "video" of one frame, or a few.
+_IMAGE_DEMUXERS = frozenset({"image2", "image2pipe", "gif", "apng", "ico"})
 
 
 @dataclass(frozen=True)
@@ -83,18 +93,50 @@ def _ffmpeg_reason(exc: BaseException) -> str:
 
 
 def _video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
+    """The first video stream; a file with none, or an image file renamed, raises VideoError.
+
+    Checked on opening, before any demuxing or decoding: an image would otherwise pass as a
+    one-frame video and fail deep inside the shot detector."""
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["none"]
         raise VideoError(path, f"no video stream (streams found: {', '.join(kinds)})")
-    return container.streams.video[0]
+    stream = container.streams.video[0]
+    demuxer = str(container.format.name)
+    if demuxer.endswith("_pipe") or demuxer in _IMAGE_DEMUXERS:
+        kind, frames = f"{demuxer}/{stream.codec_context.name}", int(stream.frames or 0)
+        what = f"an animated image ({kind}, {frames} frames)" if frames > 1 else f"a still image ({kind})"
+        raise VideoError(path, f"{what}, not a video")
+    return stream
 
 
-def _rotation(stream: av.video.stream.VideoStream) -> int:
-    """Display rotation in degrees clockwise, from the display matrix or the legacy 'rotate' tag."""
-    tag = stream.metadata.get("rotate")
+def _too_short(path: str, frames: int) -> VideoError:
+    return VideoError(
+        path,
+        f"only {frames} frame{'' if frames == 1 else 's'}: a title needs at least {MIN_FRAMES} frames "
+        "for shot detection (a cut is told from a one-frame flash only with a frame on each side)",
+    )
+
+
+def _rotation(stream: av.video.stream.VideoStream, frame: av.VideoFrame | None) -> int:
+    """Display rotation in degrees clockwise (0, 90, 180 or 270) of ``stream``, whose first decoded
+    frame is ``frame``.
+
+    Where FFmpeg puts it: the container's display matrix (an MP4 ``tkhd`` matrix, as phones write) is
+    stream side data, which PyAV (18) does not expose on the stream; the decoder attaches it to every
+    decoded frame, where PyAV reads it as ``VideoFrame.rotation``, counter-clockwise (FFmpeg's
+    ``av_display_rotation_get``, -90 for a phone held upright), hence the minus sign. Then the legacy
+    ``rotate`` tag (clockwise), which older FFmpeg demuxers set and Matroska files can carry, and the
+    stream side data of PyAV versions that had it. Angles are snapped to a quarter turn; mirroring in
+    the matrix is not applied.
+    """
+    ccw = int(getattr(frame, "rotation", 0) or 0) if frame is not None else 0
+    if ccw:
+        return _quarter(-ccw)
+    # Case-insensitive, as FFmpeg's own lookup: Matroska tags come back upper case ("ROTATE").
+    tag = next((v for k, v in stream.metadata.items() if k.lower() == "rotate"), None)
     if tag is not None:
         try:
-            return int(float(tag)) % 360
+            return _quarter(float(tag))
         except ValueError:
             return 0
     side = getattr(stream, "side_data", None)
@@ -102,11 +144,42 @@ def _rotation(stream: av.video.stream.VideoStream) -> int:
         for key, value in dict(side).items():
             if "DISPLAYMATRIX" in str(key).upper():
                 try:
-                    # FFmpeg reports counter-clockwise rotation as a float.
-                    return round(-float(value)) % 360
+                    return _quarter(-float(value))  # counter-clockwise, as on frames
                 except (TypeError, ValueError):
                     return 0
     return 0
+
+
+def _quarter(degrees: float) -> int:
+    return round(degrees / 90) * 90 % 360
+
+
+def rotate(picture: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a picture (H x W or H x W x C) ``rotation`` degrees clockwise: a coded picture upright.
+
+    The picture itself when ``rotation`` is 0, else a new contiguous array (OpenCV's rotate also takes
+    strided views, such as a subsampled luma plane)."""
+    if rotation % 360 == 0:  # the hot path: most videos
+        return picture
+    r = _quarter(rotation)
+    return cv2.rotate(picture, _CV2_ROTATE[r]) if r else picture
+
+
+_CV2_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def read_rotation(path: str | os.PathLike[str]) -> int:
+    """Display rotation (degrees clockwise) of the first video stream of ``path``.
+
+    Decodes the first frame, since that is where PyAV shows the display matrix; for callers (preview
+    clips) that need it before decoding the span they want."""
+    p = Path(path)
+    container = open_container(p)
+    try:
+        stream = _video_stream(container, str(p))
+        return _rotation(stream, _first_frame(container, stream, p))
+    finally:
+        container.close()
 
 
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
@@ -114,7 +187,9 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
 
     The packet scan is cheap (no decoding) and gives the exact frame count and the real timestamps,
     so variable-frame-rate files get a true average rate and a flag; a file whose packets stop early
-    or fail to read is reported as truncated or corrupt.
+    or fail to read is reported as truncated or corrupt. An image file (whatever its name) is refused
+    on opening, and a video of fewer than ``MIN_FRAMES`` frames once its packets are counted, so that
+    neither reaches the decode pass. Width and height are in display orientation (``rotation``).
     """
     p = Path(path)
     container = open_container(p)
@@ -132,6 +207,8 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
             ) from exc
         if not pts:
             raise VideoError(str(p), "video stream has no frames")
+        if len(pts) < MIN_FRAMES:
+            raise _too_short(str(p), len(pts))
         if declared and len(pts) < declared * MIN_DECODED_SHARE:
             raise VideoError(
                 str(p), f"truncated: container declares {declared} frames, only {len(pts)} are present"
@@ -146,19 +223,17 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         # VFR: frame durations that vary by more than a quarter of the typical one, beyond rounding.
         vfr = bool(deltas.size and (np.abs(deltas - typical) > max(1.0, 0.25 * typical)).mean() > 0.01)
         codec_ctx = stream.codec_context
-        rotation = _rotation(stream)
         cw, ch = int(codec_ctx.width), int(codec_ctx.height)
-        w, h = (ch, cw) if rotation in (90, 270) else (cw, ch)
         audio = container.streams.audio[0] if container.streams.audio else None
         info = VideoInfo(
             path=str(p),
             container=str(container.format.name),
             codec=str(codec_ctx.name),
-            width=w,
-            height=h,
+            width=cw,
+            height=ch,
             coded_width=cw,
             coded_height=ch,
-            rotation=rotation,
+            rotation=0,  # known once the first frame is decoded, below
             fps=round(fps, 6),
             nominal_fps=round(nominal, 6),
             variable_frame_rate=vfr,
@@ -173,23 +248,26 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         )
     finally:
         container.close()
-    _check_first_frame_decodes(p)
+    # The display matrix comes with decoded frames; decoding the first one also checks that it decodes.
+    rotation = read_rotation(p)
+    if rotation:
+        w, h = (ch, cw) if rotation in (90, 270) else (cw, ch)
+        info = replace(info, width=w, height=h, rotation=rotation)
     return info
 
 
-def _check_first_frame_decodes(path: Path) -> None:
-    container = open_container(path)
+def _first_frame(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path
+) -> av.VideoFrame:
+    """The first decoded frame of ``stream``; VideoError when none decodes."""
     try:
-        stream = _video_stream(container, str(path))
-        for _ in container.decode(stream):
-            return
-        raise VideoError(str(path), "no video frame could be decoded")
+        for frame in container.decode(stream):
+            return frame
     except av.error.FFmpegError as exc:
         raise VideoError(
             str(path), f"corrupt: the first frame does not decode ({_ffmpeg_reason(exc)})"
         ) from exc
-    finally:
-        container.close()
+    raise VideoError(str(path), "no video frame could be decoded")
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 8 << 20) -> str:
@@ -203,11 +281,34 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 8 << 20) -> str:
 
 @dataclass
 class DecodedFrame:
-    """One decoded frame: its index in presentation order, its time, and the PyAV frame."""
+    """One decoded frame: its index in presentation order, its time, the PyAV frame and the stream's
+    display rotation (degrees clockwise, ``VideoInfo.rotation``).
+
+    Every method returns the picture as displayed, turned by ``rotation`` (a phone video shot upright
+    is coded sideways), and sizes asked for are display sizes, so widths, heights, boxes and crops
+    downstream all agree with ``VideoInfo.width``/``height``. ``frame`` is the coded picture: read
+    pixels through the methods, never from it. Scaling happens before turning, so a turn costs a copy
+    of the small result only; unrotated frames take exactly the path they always did.
+    """
 
     index: int
     time_s: float
     frame: av.VideoFrame
+    rotation: int = 0
+
+    @property
+    def width(self) -> int:
+        """Display width in pixels."""
+        return self.frame.height if self.rotation in (90, 270) else self.frame.width
+
+    @property
+    def height(self) -> int:
+        """Display height in pixels."""
+        return self.frame.width if self.rotation in (90, 270) else self.frame.height
+
+    def _coded(self, width: int, height: int) -> tuple[int, int]:
+        """The coded picture's (width, height) that turns into a ``width`` x ``height`` display."""
+        return (height, width) if self.rotation in (90, 270) else (width, height)
 
     def luma(self, max_width: int = 480) -> np.ndarray:
         """The Y plane as a uint8 array, strided down to at most ``max_width`` columns (no copy
@@ -218,16 +319,17 @@ class DecodedFrame:
             y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : f.width]
         else:
             y = f.to_ndarray(format="gray")
-        step = max(1, -(-y.shape[1] // max_width))
-        return y[::step, ::step]
+        columns = y.shape[0] if self.rotation in (90, 270) else y.shape[1]
+        step = max(1, -(-columns // max_width))
+        return rotate(y[::step, ::step], self.rotation)
 
     def rgb(self, width: int | None = None, height: int | None = None) -> np.ndarray:
         """HxWx3 uint8 RGB, scaled by swscale when a size is given (area averaging for small sizes)."""
         if width is None or height is None:
-            return self.frame.to_ndarray(format="rgb24")
-        return self.frame.reformat(
-            width=width, height=height, format="rgb24", interpolation="AREA"
-        ).to_ndarray()
+            return rotate(self.frame.to_ndarray(format="rgb24"), self.rotation)
+        w, h = self._coded(width, height)
+        rgb = self.frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+        return rotate(rgb, self.rotation)
 
     def small_rgb(self, width: int, height: int) -> np.ndarray:
         """A tiny HxWx3 uint8 RGB thumbnail (e.g. 48x27) for shot detection, at a fraction of the cost.
@@ -244,6 +346,7 @@ class DecodedFrame:
         f = self.frame
         if f.format.name not in _SUBSAMPLE_YUV:
             return self.rgb(width, height)
+        width, height = self._coded(width, height)
         planes = []
         for k in range(3):
             plane = f.planes[k]
@@ -253,7 +356,8 @@ class DecodedFrame:
                 arr = cv2.resize(arr, (width * n, height * n), interpolation=cv2.INTER_NEAREST)
             planes.append(cv2.resize(arr, (width, height), interpolation=cv2.INTER_AREA))
         full = f.format.name.startswith("yuvj")
-        return cv2.transform(cv2.merge(planes), _YUV2RGB_AFFINE_FULL if full else _YUV2RGB_AFFINE_LIMITED)
+        rgb = cv2.transform(cv2.merge(planes), _YUV2RGB_AFFINE_FULL if full else _YUV2RGB_AFFINE_LIMITED)
+        return rotate(rgb, self.rotation)
 
     def thumbnail(self, width: int, height: int) -> np.ndarray:
         """The shot detector's HxWx3 uint8 RGB view of the frame (e.g. 48x27), as cheaply as its size allows.
@@ -271,9 +375,9 @@ class DecodedFrame:
         reformatter = getattr(_local, "reformatter", None)
         if reformatter is None:
             reformatter = _local.reformatter = VideoReformatter()
-        return reformatter.reformat(
-            f, width=width, height=height, format="rgb24", interpolation="AREA", threads=1
-        ).to_ndarray()
+        w, h = self._coded(width, height)  # scaled on its side, then turned: the shape is as asked
+        rgb = reformatter.reformat(f, width=w, height=h, format="rgb24", interpolation="AREA", threads=1)
+        return rotate(rgb.to_ndarray(), self.rotation)
 
 
 #: Largest picture (width x height) that ``DecodedFrame.thumbnail`` scales with swscale.
@@ -337,9 +441,10 @@ def decode_frames(
     """Stream every frame of the first video stream once, in presentation order, bounded memory.
 
     ``threads``: decoder threads (default ``decode_threads()``; 0 lets FFmpeg pick). Frame times come
-    from timestamps, so variable-frame-rate files keep true times. A decode error, or a stream that
-    stops well short of ``expected_frames``, raises VideoError naming the file, the frame and the
-    reason.
+    from timestamps, so variable-frame-rate files keep true times. Frames carry the stream's display
+    rotation (read from the first frame), so their pictures come out upright. A decode error, a stream
+    that stops well short of ``expected_frames``, an image file or a video of fewer than
+    ``MIN_FRAMES`` frames raises VideoError naming the file and the reason (an image on opening).
     """
     p = Path(path)
     container = open_container(p)
@@ -350,21 +455,26 @@ def decode_frames(
         tb = float(stream.time_base or Fraction(1, 1000))
         nominal = float(stream.average_rate or stream.guessed_rate or 25)
         start_pts: int | None = None
+        rotation = 0
         index = 0
         try:
             for frame in container.decode(stream):
+                if index == 0:
+                    rotation = _rotation(stream, frame)
                 if frame.pts is None:
                     t = index / nominal
                 else:
                     if start_pts is None:
                         start_pts = int(frame.pts)
                     t = (int(frame.pts) - start_pts) * tb
-                yield DecodedFrame(index, t, frame)
+                yield DecodedFrame(index, t, frame, rotation)
                 index += 1
         except av.error.FFmpegError as exc:
             raise VideoError(str(p), f"decode failed at frame {index} ({_ffmpeg_reason(exc)})") from exc
         if index == 0:
             raise VideoError(str(p), "no video frame could be decoded")
+        if index < MIN_FRAMES:
+            raise _too_short(str(p), index)
         if expected_frames and index < expected_frames * MIN_DECODED_SHARE:
             raise VideoError(str(p), f"truncated or corrupt: decoded {index} of {expected_frames} frames")
     finally:

@@ -101,6 +101,7 @@ def _cell(v: Any) -> str:
 
 # ---- commands -------------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from marquee.ops.titles import title_id_from_filename
     from marquee.resources.lake import LakeResource
 
     lake = LakeResource.from_settings(_settings())
@@ -112,9 +113,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         replace=args.replace,
     )
     store = lake.store()
+    if inc is None:
+        tid = args.title or title_id_from_filename(Path(args.video).name)
+        print(f"title {tid}: unchanged: the title already holds these bytes; nothing staged")
+        return 0
     print(
         f"title {inc.title_id}: staged {store.url(inc.video_key)}"
         + (f" with trailer {store.url(inc.trailer_key)}" if inc.trailer_key else "")
+        + (" (replaces the title's files when its run takes them)" if args.replace else "")
     )
     print(
         "The incoming_titles sensor registers it and requests a run (start it with `marquee ui`),"
@@ -330,7 +336,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     lake = LakeResource.from_settings(_settings())
     store, wh = lake.store(), lake.warehouse()
-    titles = args.titles or lake.titles().titles()
+    known = lake.titles().titles()
+    unknown = [t for t in args.titles if t not in known]
+    if unknown:
+        raise MarqueeError(f"no such title: {', '.join(unknown)} (ingested: {', '.join(known) or 'none'})")
+    titles = args.titles or known
     rows, broken = [], 0
     now = time.time()
     for tid in titles:

@@ -125,38 +125,45 @@ class ObjectStore:
 
     # -- reading ----------------------------------------------------------------------------------
 
+    @contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """Raise a failed read of ``key`` as one StorageError sentence: a missing object, or a store
+        that cannot be reached or read (a refused connection, bad credentials), never a raw
+        botocore/aiohttp traceback."""
+        try:
+            yield
+        except FileNotFoundError as exc:
+            raise StorageError(f"{self.url(key)}: no such object") from exc
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise _unreadable(self, key, exc) from exc
+
     def exists(self, key: str) -> bool:
-        return bool(self.fs.exists(self.path(key)))
+        with self._reading(key):
+            return bool(self.fs.exists(self.path(key)))
 
     def size(self, key: str) -> int:
-        try:
+        with self._reading(key):
             return int(self.fs.size(self.path(key)))
-        except FileNotFoundError as exc:
-            raise StorageError(f"{self.url(key)}: no such object") from exc
 
     def read_bytes(self, key: str) -> bytes:
-        try:
+        with self._reading(key):
             return self.fs.cat_file(self.path(key))
-        except FileNotFoundError as exc:
-            raise StorageError(f"{self.url(key)}: no such object") from exc
 
     def open(self, key: str, mode: str = "rb") -> IO[bytes]:
         """Open for reading (writes go through ``write_bytes``/``put_file``, which are atomic)."""
         if "r" not in mode:
             raise ValueError("ObjectStore.open is read-only; use write_bytes/put_file/writer")
-        try:
+        with self._reading(key):
             return self.fs.open(self.path(key), mode)
-        except FileNotFoundError as exc:
-            raise StorageError(f"{self.url(key)}: no such object") from exc
 
     def get_file(self, key: str, local: str | Path) -> Path:
         """Copy an object to a local file (streamed), returning its path."""
         local = Path(local)
         local.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with self._reading(key):
             self.fs.get_file(self.path(key), str(local))
-        except FileNotFoundError as exc:
-            raise StorageError(f"{self.url(key)}: no such object") from exc
         return local
 
     def list(self, prefix: str = "") -> list[str]:
@@ -174,9 +181,12 @@ class ObjectStore:
                     keys.append(f if rel == "." else f"{rel}/{f}")
             return sorted(keys)
         try:
-            found = self.fs.find(base)
-        except FileNotFoundError:
-            return []
+            with self._reading(prefix):
+                found = self.fs.find(base)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                return []
+            raise
         n = len(self.root) + 1
         return sorted(p[n:] for p in found if f"/{STAGING}/" not in p)
 
@@ -294,9 +304,12 @@ class ObjectStore:
             except (FileNotFoundError, NotADirectoryError):
                 return []
         try:
-            found = self.fs.ls(base, detail=False)
-        except FileNotFoundError:
-            return []
+            with self._reading(prefix):
+                found = self.fs.ls(base, detail=False)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                return []
+            raise
         return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in found} - {STAGING})
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
@@ -359,6 +372,20 @@ def _clean_key(key: str) -> str:
     if any(part in ("..", ".") for part in key.split("/")) or "\\" in key:
         raise ValueError(f"unsafe object key {key!r}")
     return key
+
+
+def _unreadable(store: ObjectStore, key: str, exc: BaseException) -> StorageError:
+    """One sentence for a read that failed for another reason than a missing object."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, OSError) and exc.errno in _WHY:
+        return StorageError(f"{store.url(key)}: cannot read: {_WHY[exc.errno].split(' (')[0]}")
+    where = f" at {store.s3_endpoint_url}" if store.s3_endpoint_url else ""
+    hint = (
+        "check MARQUEE_STORAGE, MARQUEE_S3_ENDPOINT_URL and the AWS_* credentials"
+        if not store.is_local
+        else "check MARQUEE_STORAGE"
+    )
+    return StorageError(f"{store.url(key)}: cannot reach the object storage{where} ({first}); {hint}")
 
 
 def _precondition_failed(exc: BaseException) -> bool:

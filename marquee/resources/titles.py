@@ -269,19 +269,21 @@ class TitleRegistry:
         trailer: str | Path | None = None,
         metadata: dict[str, Any] | None = None,
         replace: bool = False,
-    ) -> IncomingTitle:
+    ) -> IncomingTitle | None:
         """Upload a video (and trailer) into ``incoming/`` for the sensor; the sidecar goes last.
 
-        Both are probed first, so a file that is not a readable video is refused here, naming it.
+        Checked as ``ingest`` checks, before anything is uploaded: a file that is not a readable
+        video is refused naming it, different bytes for an existing title need ``replace``, and
+        bytes the title already holds are not staged at all (None).
         """
         video = Path(video)
         tid = validate_title_id(title_id) if title_id is not None else title_id_from_filename(video.name)
-        _check_local_video(video)
-        probe_video(video)
-        if trailer is not None:
-            trailer = Path(trailer)
-            _check_local_video(trailer)
-            probe_video(trailer)
+        source_sha = _checked_sha(video)
+        trailer = Path(trailer) if trailer is not None else None
+        trailer_sha = _checked_sha(trailer) if trailer is not None else None
+        status, _ = _compare(tid, self._existing(tid), source_sha, trailer_sha, replace, video.name)
+        if status == "unchanged":
+            return None
         video_key = f"{INCOMING}/{tid}{_ext(video.name)}"
         self.store.put_file(video, video_key)
         trailer_key = None

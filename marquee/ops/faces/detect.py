@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from marquee.ops.errors import ModelUnavailableError
+from marquee.ops.errors import ModelUnavailableError, UnknownChoiceError
 from marquee.ops.faces.types import FaceDetections, spec_identity
 
 DEFAULT_FACE_DETECTOR = "mtcnn"
@@ -243,7 +243,9 @@ def detector_spec(name: str = DEFAULT_FACE_DETECTOR, **params: Any) -> str:
     try:
         cls = DETECTORS[name]
     except KeyError:
-        raise ValueError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+        raise UnknownChoiceError(
+            f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}"
+        ) from None
     return spec_identity(cls, params)
 
 
@@ -253,5 +255,7 @@ def make_face_detector(name: str = DEFAULT_FACE_DETECTOR, **params: Any) -> Face
     try:
         factory = DETECTORS[name]
     except KeyError:
-        raise ValueError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+        raise UnknownChoiceError(
+            f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}"
+        ) from None
     return factory(**params)

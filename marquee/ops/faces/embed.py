@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from marquee.ops.errors import ModelUnavailableError
+from marquee.ops.errors import ModelUnavailableError, UnknownChoiceError
 from marquee.ops.faces.quality import MIN_EMBED_SIZE, FaceCrop, FaceQuality
 from marquee.ops.faces.types import spec_identity
 
@@ -220,7 +220,9 @@ def embedder_class(name: str = DEFAULT_FACE_EMBEDDER) -> Any:
     try:
         return EMBEDDERS[name]
     except KeyError:
-        raise ValueError(f"unknown face embedder {name!r}; choose one of {', '.join(EMBEDDERS)}") from None
+        raise UnknownChoiceError(
+            f"unknown face embedder {name!r}; choose one of {', '.join(EMBEDDERS)}"
+        ) from None
 
 
 def make_face_embedder(name: str = DEFAULT_FACE_EMBEDDER, **params: Any) -> FaceEmbedder:
@@ -228,7 +230,9 @@ def make_face_embedder(name: str = DEFAULT_FACE_EMBEDDER, **params: Any) -> Face
     try:
         factory = EMBEDDERS[name]
     except KeyError:
-        raise ValueError(f"unknown face embedder {name!r}; choose one of {', '.join(EMBEDDERS)}") from None
+        raise UnknownChoiceError(
+            f"unknown face embedder {name!r}; choose one of {', '.join(EMBEDDERS)}"
+        ) from None
     return factory(**params)
 
 

@@ -443,7 +443,7 @@ def video_keyframes(
     # CLI and the assets find the same characters.
     policy = KeyframePolicy() if sample_every_s is None else KeyframePolicy(sample_every_s=sample_every_s)
     shot_detector = shot_detector or DEFAULT_DETECTOR
-    spool = KeyframeSpool(policy, rotation=info.rotation)
+    spool = KeyframeSpool(policy)
     try:
         scan = scan_video(
             path, detector=make_detector(shot_detector), spool=spool, expected_frames=info.frame_count

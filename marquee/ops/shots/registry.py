@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from marquee.ops.errors import UnknownChoiceError
 from marquee.ops.shots.base import ShotDetector
 
 DEFAULT_DETECTOR = "hybrid"
@@ -40,5 +41,7 @@ def make_detector(name: str = DEFAULT_DETECTOR, **params: Any) -> ShotDetector:
     try:
         factory = DETECTORS[name]
     except KeyError:
-        raise ValueError(f"unknown shot detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+        raise UnknownChoiceError(
+            f"unknown shot detector {name!r}; choose one of {', '.join(DETECTORS)}"
+        ) from None
     return factory(**params)

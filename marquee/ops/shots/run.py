@@ -40,7 +40,8 @@ def detect_file(
 ) -> DetectResult:
     """Decode ``path`` once and detect its shots; bad files raise VideoError naming the file.
 
-    ``probe=False`` skips the up-front probe (benchmarks time the decode pass alone).
+    The probe refuses image files and videos too short for shot detection before any decoding.
+    ``probe=False`` skips it (benchmarks time the decode pass alone); the decode pass then refuses them.
     """
     expected = probe_video(path).frame_count if probe else None
     scan: ScanResult = scan_video(path, detector=detector, expected_frames=expected, progress=progress)

@@ -46,8 +46,12 @@ def colour_histograms(frames: np.ndarray) -> np.ndarray:
 
 
 def _mean_abs(a: np.ndarray) -> np.ndarray:
-    """Mean absolute value of each frame of an int16 stack, exactly (integer sums)."""
-    return np.abs(a).reshape(len(a), -1).sum(axis=1, dtype=np.int64) / a[0].size
+    """Mean absolute value of each frame of an int16 stack, exactly (integer sums); empty for none.
+
+    The frame size comes from the stack's shape, not its first frame: the differences of a single
+    frame with its (absent) predecessors are an empty stack, which must give no values, not fail."""
+    per_frame = int(np.prod(a.shape[1:]))
+    return np.abs(a).reshape(len(a), per_frame).sum(axis=1, dtype=np.int64) / max(1, per_frame)
 
 
 class SignalTrack:

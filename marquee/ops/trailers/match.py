@@ -473,9 +473,11 @@ class FrameTap:
         self.consumers = consumers
         self.seconds = 0.0
 
-    def offer(self, index: int, time_s: float, small: np.ndarray, luma: np.ndarray, frame: object) -> None:
+    def offer(
+        self, index: int, time_s: float, small: np.ndarray, luma: np.ndarray, frame: DecodedFrame
+    ) -> None:
         t0 = time.perf_counter()
-        rgb = DecodedFrame(index, time_s, frame).small_rgb(*self.size)  # type: ignore[arg-type]
+        rgb = frame.small_rgb(*self.size)
         for consume in self.consumers:
             consume(index, rgb)
         self.seconds += time.perf_counter() - t0
