@@ -29,7 +29,7 @@ from marquee.resources.media import MediaVersion, collect_garbage, start_media_v
 from marquee.resources.storage import ObjectStore, StorageError
 
 #: Transient failures (object storage hiccups) are retried; bad input fails at once
-#: (``bad_input_fails_fast``).
+#: (``bad_input_fails_fast``, and any MarqueeError but a StorageError in a ``@title_step``).
 HEAVY_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL)
 
 

@@ -332,7 +332,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Prove, per title, that every stored key resolves; list leases and media no table points at."""
     from marquee.resources.lake import LakeResource
     from marquee.resources.leases import LeaseRegister
-    from marquee.resources.media import dangling_keys, media_versions, stored_keys
+    from marquee.resources.media import dangling_keys, media_versions, referenced_versions, stored_keys
 
     lake = LakeResource.from_settings(_settings())
     store, wh = lake.store(), lake.warehouse()
@@ -346,9 +346,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for tid in titles:
         dangling = dangling_keys(wh, tid)
         keys = stored_keys(wh, tid)
-        referenced = {
-            "/".join(k.split("/")[:4]) for ks in keys.values() for k in ks if k.startswith("media/")
-        }
+        referenced = referenced_versions(wh, tid)
         unreferenced = [v for v in media_versions(store, tid) if v not in referenced]
         holders = LeaseRegister(store, tid).read().live(now)
         broken += bool(dangling)

@@ -29,8 +29,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -295,11 +294,3 @@ def check_not_lost(store: ObjectStore, title_id: str) -> None:
 def live_owners(store: ObjectStore, title_id: str, clock: Callable[[], float] = time.time) -> set[str]:
     """Run owners holding a live claim on the title (their unfinished media must not be collected)."""
     return {h.owner for h in LeaseRegister(store, title_id).read().live(clock())}
-
-
-@contextmanager
-def holding(lease: TitleLease) -> Iterator[TitleLease]:
-    """Hold ``lease`` for a block and check, on the way out of a clean block, that it was not lost."""
-    with lease:
-        yield lease
-        lease.check()

@@ -115,6 +115,11 @@ def _version_of(key: str) -> str | None:
     return None
 
 
+def referenced_versions(wh: Warehouse, title_id: str) -> set[str]:
+    """Prefixes of the media versions that some ``*_key`` of some table of the title points into."""
+    return {v for keys in stored_keys(wh, title_id).values() for k in keys if (v := _version_of(k))}
+
+
 def _pending_owner(store: ObjectStore, prefix: str) -> str | None:
     try:
         return str(json.loads(store.read_bytes(f"{prefix}/{PENDING}")).get("owner"))
@@ -132,7 +137,7 @@ def collect_garbage(
     Returns the deleted prefixes. Call it only after the step's tables are written.
     """
     store = wh.store
-    referenced = {v for keys in stored_keys(wh, title_id).values() for k in keys if (v := _version_of(k))}
+    referenced = referenced_versions(wh, title_id)
     live = set(live_owners)
     deleted = []
     for prefix in media_versions(store, title_id):
