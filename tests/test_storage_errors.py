@@ -259,3 +259,13 @@ def test_an_unreachable_s3_store_is_one_sentence(monkeypatch):
             r"check MARQUEE_STORAGE, MARQUEE_S3_ENDPOINT_URL",
         ):
             call()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc, where no folder can be made")
+def test_a_store_whose_folder_cannot_be_made_says_so():
+    """A real unwritable place, no mocks: /proc takes no new folders, whoever asks (root included)."""
+    store = ObjectStore("/proc/marquee-lake")
+    with pytest.raises(
+        StorageError, match=r"^/proc/marquee-lake/a\.txt: cannot write: its folder does not exist"
+    ):
+        store.write_bytes("a.txt", b"x")

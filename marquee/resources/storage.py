@@ -39,6 +39,8 @@ _WHY = {
     errno.EDQUOT: "the disk quota is used up (free space or point MARQUEE_STORAGE elsewhere)",
     errno.EACCES: "permission denied (give this user write access there or point MARQUEE_STORAGE elsewhere)",
     errno.EPERM: "permission denied (give this user write access there or point MARQUEE_STORAGE elsewhere)",
+    # os.makedirs under a path that cannot hold folders (/proc, a file, a vanished mount):
+    errno.ENOENT: "its folder does not exist and cannot be created (point MARQUEE_STORAGE elsewhere)",
 }
 
 
