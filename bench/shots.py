@@ -19,7 +19,17 @@ frames, overlap (one-to-one). Precision / recall / F1 per video and pooled over 
 Timing: files and peers interleaved, ``--repeats`` times (peer order rotated each time), each file's
 time the median of its runs (TransNetV2 runs once).
 
+Splits (key ``splits`` of the output): the same matching, reported separately for (a) the held-out
+``report`` split of real clips, (b) the ``calibration`` split of real clips (both listed in
+``bench/data/splits.json`` with hand-labelled truth; read bench/data/README.md) and (c) the ``generated``
+edits, for every detector. Predictions come from the same run (one untimed run per detector for a clip
+that is not in the timed set). A clip that cannot be found is listed under ``splits.missing`` and left out;
+a clip whose sha256 differs from its truth file stops the run. ``--quality-only`` runs each detector once
+per file (no speed repeats, no plain-decode floor, no warm-up) and replaces only the ``splits`` key of
+``--out``, keeping the speed and pooled figures of the last full run.
+
     .venv/bin/python bench/shots.py [--edits 4] [--repeats 3] [--out bench/results/shots.json]
+    .venv/bin/python bench/shots.py --quality-only --edits 3   # per split only; ~20 min on 2 cores
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ import json
 import os
 import sys
 import time
+from collections import Counter
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +51,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from marquee.ops.shots.base import Transition  # noqa: E402
-from marquee.ops.shots.evaluate import Score, score  # noqa: E402
+from marquee.ops.shots.evaluate import Score, match, score  # noqa: E402
 from marquee.ops.shots.registry import make_detector  # noqa: E402
 from marquee.ops.shots.run import detect_file  # noqa: E402
 from marquee.ops.shots.transnet import TransNetV2Model  # noqa: E402
 from marquee.ops.video import decode_threads  # noqa: E402
 
 CACHE = REPO / "bench" / "cache"
+SPLITS = REPO / "bench" / "data" / "splits.json"
 MUSIC_VIDEO_SHA256 = "f912ecc64858dc0d5cdd93392d50c1463debeac98c53409e4542f74c11892750"
 
 
@@ -75,6 +88,49 @@ def edited_videos(count: int, seed: int) -> list[tuple[Path, list[Transition]]]:
             render(spec, path)
         out.append((path, list(load_truth(path).transitions)))
     return out
+
+
+def resolve_video(spec: str) -> Path | None:
+    """A splits.json ``video``: a path relative to the repository root, or ``package:<dist>/<path>``.
+
+    A package path is looked up in the installed distribution, then under bench/cache/packages/<dist>/
+    (where bench/data/README.md's recipe unpacks a wheel without installing it)."""
+    if spec.startswith("package:"):
+        dist, _, inner = spec[len("package:") :].partition("/")
+        try:
+            installed = Path(str(distribution(dist).locate_file(inner)))
+            if installed.is_file():
+                return installed
+        except PackageNotFoundError:
+            pass
+        path = CACHE / "packages" / dist / inner
+    else:
+        path = (REPO / spec).resolve()
+    return path if path.is_file() else None
+
+
+def split_videos(path: Path) -> tuple[dict[str, list[tuple[str, Path, list[Transition]]]], list[dict]]:
+    """The real clips of each split with their truth, and the clips that could not be found."""
+    spec = json.loads(path.read_text())
+    found: dict[str, list[tuple[str, Path, list[Transition]]]] = {}
+    missing = []
+    for split in ("report", "calibration"):
+        found[split] = []
+        for entry in spec[split]:
+            truth = json.loads((path.parent / entry["truth"]).read_text())
+            video = resolve_video(entry["video"])
+            if video is None:
+                why = "not found; see bench/data/README.md for where it comes from"
+                missing.append({"split": split, "name": entry["name"], "video": entry["video"], "why": why})
+                print(f"WARNING {split}: {entry['name']} ({entry['video']}) {why}; left out", flush=True)
+                continue
+            if hashlib.sha256(video.read_bytes()).hexdigest() != truth["video_sha256"]:
+                raise SystemExit(f"{video}: sha256 differs from {entry['truth']}; its labels do not apply")
+            transitions = [
+                Transition(t["start_frame"], t["end_frame"], t["kind"]) for t in truth["transitions"]
+            ]
+            found[split].append((entry["name"], video, transitions))
+    return found, missing
 
 
 def run_marquee(name: str, path: Path) -> tuple[list[Transition], int, float, dict]:
@@ -120,6 +176,87 @@ PEERS = {
     "pyscenedetect-adaptive": lambda p: run_scenedetect("adaptive", p),
     "pyav-decode": run_decode,
 }
+QUALITY_PEERS = [p for p in PEERS if p != "pyav-decode"]
+SPLIT_NAMES = ("report", "calibration", "generated")
+
+
+def split_quality(
+    args: argparse.Namespace,
+    sets: dict[str, list[tuple[str, Path, list[Transition]]]],
+    missing: list[dict],
+    predicted: dict[tuple[str, str], list[Transition]],
+) -> dict:
+    """F1 / precision / recall of every detector on each split, pooled over the split's clips.
+
+    ``predicted`` holds the transitions already found by (detector, resolved path); any other pair runs
+    once here. Recall is also given apart for true cuts and for true gradual transitions (dissolves and
+    fades)."""
+
+    def group(t: Transition) -> str:
+        return "cut" if t.kind == "cut" else "gradual"
+
+    for name, path, _ in [v for split in SPLIT_NAMES for v in sets[split]]:
+        for peer in QUALITY_PEERS:
+            if (peer, str(path.resolve())) not in predicted:
+                found, n, secs, _ = PEERS[peer](path)
+                predicted[(peer, str(path.resolve()))] = found
+                print(f"quality  {peer:26s} {name:24s} {n:6d} frames  {secs:6.1f} s", flush=True)
+    detectors: dict[str, dict] = {}
+    for peer in QUALITY_PEERS:
+        detectors[peer] = {}
+        for split in SPLIT_NAMES:
+            pooled, per_video, kinds = Score(0, 0, 0, 0), {}, Counter()
+            for name, path, truth in sets[split]:
+                found = predicted[(peer, str(path.resolve()))]
+                s = score(truth, found, args.tolerance)
+                pooled = pooled + s
+                per_video[name] = s.as_dict()
+                kinds.update((group(t), "true") for t in truth)
+                kinds.update((group(t), "hit") for t, _ in match(truth, found, args.tolerance))
+            by_kind = {}
+            for k in ("cut", "gradual"):
+                true = kinds[(k, "true")]
+                by_kind[f"recall_{k}"] = round(kinds[(k, "hit")] / true, 4) if true else None
+            detectors[peer][split] = pooled.as_dict() | by_kind | {"videos": per_video}
+    return {
+        "tolerance_frames": args.tolerance,
+        "splits_file": os.path.relpath(args.splits, REPO),
+        "quality_only": args.quality_only,
+        "videos": {
+            split: [
+                {
+                    "name": n,
+                    "path": str(p),
+                    "true_transitions": len(t),
+                    "kinds": {k: sum(x.kind == k for x in t) for k in ("cut", "dissolve", "fade")},
+                }
+                for n, p, t in sets[split]
+            ]
+            for split in SPLIT_NAMES
+        },
+        "missing": missing,
+        "detectors": detectors,
+    }
+
+
+def print_split_table(quality: dict) -> None:
+    tol = quality["tolerance_frames"]
+    print(f"\nF1 / precision / recall per split, tolerance {tol} frames (matched/true, predicted)")
+    for split in SPLIT_NAMES:
+        clips = quality["videos"][split]
+        print(
+            f"  {split}: {sum(v['true_transitions'] for v in clips)} transitions in {len(clips)} clips: "
+            + ", ".join(f"{v['name']} ({v['true_transitions']})" for v in clips)
+        )
+    for m in quality["missing"]:
+        print(f"  MISSING {m['split']}: {m['name']} ({m['video']})")
+    print(f"{'detector':26s}" + "".join(f" | {s:^33s}" for s in SPLIT_NAMES))
+    for peer, entry in quality["detectors"].items():
+        cells = []
+        for x in (entry[s] for s in SPLIT_NAMES):
+            counts = f"{x['matched']:>3d}/{x['true']:<3d} {x['predicted']:>3d}"
+            cells.append(f"{x['f1']:.3f} {x['precision']:.3f} {x['recall']:.3f} {counts}")
+        print(f"{peer:26s}" + "".join(f" | {c:^33s}" for c in cells))
 
 
 def main() -> int:
@@ -129,13 +266,34 @@ def main() -> int:
     ap.add_argument("--tolerance", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="interleaved runs per file; medians are kept")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "shots.json"))
+    ap.add_argument(
+        "--splits", default=str(SPLITS), help="real clips with truth: report and calibration splits"
+    )
+    ap.add_argument(
+        "--quality-only",
+        action="store_true",
+        help="one run per file and detector, no timing; replace only the 'splits' key of --out",
+    )
     args = ap.parse_args()
 
     videos: list[tuple[str, Path, list[Transition]]] = []
     mv = music_video()
     if mv is not None:
         videos.append(("music-video", *mv))
-    videos += [(p.stem, p, t) for p, t in edited_videos(args.edits, args.seed)]
+    edits = [(p.stem, p, t) for p, t in edited_videos(args.edits, args.seed)]
+    videos += edits
+    real, missing = split_videos(Path(args.splits))
+    sets = {"report": real["report"], "calibration": real["calibration"], "generated": edits}
+
+    if args.quality_only:
+        quality = split_quality(args, sets, missing, {})
+        out = Path(args.out)
+        result = json.loads(out.read_text()) if out.exists() else {}
+        result["splits"] = quality
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+        print_split_table(quality)
+        return 0
 
     t = time.perf_counter()
     model = TransNetV2Model.shared()
@@ -243,9 +401,12 @@ def main() -> int:
         "detectors": table,
         "summary": summary,
     }
+    known = {(peer, str(p.resolve())): runs[(peer, n)][0][0] for peer in QUALITY_PEERS for n, p, _ in videos}
+    result["splits"] = split_quality(args, sets, missing, known)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(summary, indent=2))
+    print_split_table(result["splits"])
     return 0
 
 

@@ -9,10 +9,13 @@ Usage:
   python render.py cuts OUT_DIR CUTS_TXT [--scale 2] [--per-image 8]
       frames c-3..c+2 (one row) for every frame index c listed in CUTS_TXT, to confirm each hard cut
   python render.py range OUT_DIR START END [--scale 2]
-      frames START..END (inclusive), upscaled, 6 per row
+      frames START..END (inclusive), upscaled, 6 per row (or --per-row)
 
 OUT_DIR is the folder written by signals.py. Images go to OUT_DIR/sheets, OUT_DIR/strips, OUT_DIR/cuts,
 OUT_DIR/ranges.
+
+Any mode: --tile-width W resizes every frame to W pixels wide (aspect kept) instead of using --scale (or
+scale 1 for sheets), for videos whose frames are too large to read many to an image (e.g. 854x480 and up).
 """
 
 from __future__ import annotations
@@ -27,9 +30,14 @@ from PIL import Image, ImageDraw
 LABEL_H = 14
 
 
+TILE_WIDTH = 0  # set by --tile-width; 0 = use the scale
+
+
 def tile(frame: np.ndarray, idx: int, scale: int) -> Image.Image:
     img = Image.fromarray(frame)
-    if scale != 1:
+    if TILE_WIDTH:
+        img = img.resize((TILE_WIDTH, max(1, round(img.height * TILE_WIDTH / img.width))), Image.BILINEAR)
+    elif scale != 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     out = Image.new("RGB", (img.width, img.height + LABEL_H), (255, 255, 255))
     out.paste(img, (0, LABEL_H))
@@ -69,18 +77,22 @@ def main() -> None:
     ap.add_argument("mode", choices=["sheets", "strips", "cuts", "range"])
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("args", nargs="*")
-    ap.add_argument("--per-row", type=int, default=10)
+    ap.add_argument("--per-row", type=int, default=0, help="frames per row (sheets 10, range 6)")
     ap.add_argument("--rows", type=int, default=15)
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--per-image", type=int, default=3)
     ap.add_argument("--spans", type=Path)
     ap.add_argument("--prefix", default="strip")
+    ap.add_argument("--tile-width", type=int, default=0, help="resize frames to this width (overrides scale)")
     a = ap.parse_args()
+    global TILE_WIDTH
+    TILE_WIDTH = a.tile_width
     frames = np.load(a.out_dir / "frames.npy")
     n = len(frames)
     if a.mode == "sheets":
         dst = a.out_dir / "sheets"
         dst.mkdir(exist_ok=True)
+        a.per_row = a.per_row or 10
         per = a.per_row * a.rows
         for s in range(0, n, per):
             grid(frames, list(range(s, min(n, s + per))), a.per_row, 1).save(dst / f"sheet_{s:05d}.png")
@@ -113,7 +125,7 @@ def main() -> None:
         lo, hi = (int(x) for x in a.args)
         dst = a.out_dir / "ranges"
         dst.mkdir(exist_ok=True)
-        img = grid(frames, list(range(lo, min(n - 1, hi) + 1)), 6, a.scale)
+        img = grid(frames, list(range(lo, min(n - 1, hi) + 1)), a.per_row or 6, a.scale)
         img.save(dst / f"range_{lo:05d}_{hi:05d}.png")
 
 
