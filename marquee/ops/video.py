@@ -40,6 +40,11 @@ MIN_FRAMES = 3
 _IMAGE_DEMUXERS = frozenset({"image2", "image2pipe", "gif", "apng", "ico"})
 
 
+def is_image_format(demuxer: str) -> bool:
+    """True for FFmpeg demuxers that read image files (``container.format.name``, e.g. ``png_pipe``)."""
+    return demuxer.endswith("_pipe") or bool(set(demuxer.split(",")) & _IMAGE_DEMUXERS)
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What the ``title`` asset records about a video file."""
@@ -102,7 +107,7 @@ def _video_stream(container: av.container.InputContainer, path: str) -> av.video
         raise VideoError(path, f"no video stream (streams found: {', '.join(kinds)})")
     stream = container.streams.video[0]
     demuxer = str(container.format.name)
-    if demuxer.endswith("_pipe") or demuxer in _IMAGE_DEMUXERS:
+    if is_image_format(demuxer):
         kind, frames = f"{demuxer}/{stream.codec_context.name}", int(stream.frames or 0)
         what = f"an animated image ({kind}, {frames} frames)" if frames > 1 else f"a still image ({kind})"
         raise VideoError(path, f"{what}, not a video")

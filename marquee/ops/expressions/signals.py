@@ -13,6 +13,10 @@ enough pixels. From them:
 - **sharpness**: variance of the Laplacian of the face at a fixed 64-px size over its contrast (as in
   ``marquee.ops.faces.quality``): motion blur and defocus lower it.
 - **size** (face box height in source pixels) and **exposure** (mean luma, share of clipped pixels).
+- **expression** (optional, from ``marquee.ops.expressions.emotion``, fer's mini-Xception on the 64x64
+  grey face): ``smile`` is P(happy), which sees a closed-lip smile that the landmarks cannot tell from
+  a neutral mouth; ``negative`` (angry + disgust + fear + sad), ``surprise`` and ``neutral`` beside it.
+  NaN when no classifier is given.
 
 Everything is a plain number so that the expression model (a rule or a trained classifier) can use
 it, and so that a table can store it.
@@ -21,6 +25,7 @@ it, and so that a table can store it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,6 +33,7 @@ import cv2
 import numpy as np
 
 from marquee.ops.errors import ModelUnavailableError
+from marquee.ops.expressions.emotion import EmotionClassifier, emotion_signals
 from marquee.ops.faces.quality import crop_sharpness
 
 # FaceMesh indices. "Left"/"right" are the image's (the subject's right eye is on the image left).
@@ -54,6 +60,11 @@ class FaceSignals:
     size: float  # face box height, source pixels
     brightness: float  # mean luma of the face box, 0-1
     clipped: float  # share of face pixels at <= 2% or >= 98% luma
+    # From the expression CNN (NaN without one): probabilities in [0, 1].
+    smile: float = math.nan  # P(happy)
+    negative: float = math.nan  # P(angry) + P(disgust) + P(fear) + P(sad)
+    surprise: float = math.nan
+    neutral: float = math.nan
 
     @property
     def eye_open(self) -> float:
@@ -195,15 +206,43 @@ class FaceMeshLandmarker:
         return best
 
 
-def measure_face(image: np.ndarray, box: np.ndarray, landmarker: FaceMeshLandmarker) -> FaceSignals:
+def measure_face(
+    image: np.ndarray,
+    box: np.ndarray,
+    landmarker: FaceMeshLandmarker,
+    emotions: EmotionClassifier | None = None,
+) -> FaceSignals:
     """All signals of the face in ``box`` (source pixels) of the RGB ``image``."""
-    box = np.asarray(box, np.float64)
+    return measure_faces(image, [box], landmarker, emotions)[0]
+
+
+def measure_faces(
+    image: np.ndarray,
+    boxes: Sequence[np.ndarray],
+    landmarker: FaceMeshLandmarker,
+    emotions: EmotionClassifier | None = None,
+) -> list[FaceSignals]:
+    """Signals of every face in ``boxes`` of one RGB ``image``; the expression CNN (when given) sees
+    all of them in one batch, FaceMesh one face at a time (it runs on a crop around each box)."""
+    expression = (
+        emotion_signals(emotions.predict_faces(image, boxes)) if emotions is not None else [{}] * len(boxes)
+    )
+    return [
+        _measure(image, np.asarray(box, np.float64), landmarker, extra)
+        for box, extra in zip(boxes, expression, strict=True)
+    ]
+
+
+def _measure(
+    image: np.ndarray, box: np.ndarray, landmarker: FaceMeshLandmarker, extra: dict[str, float]
+) -> FaceSignals:
     brightness, clipped = exposure_stats(image, box)
     common = {
         "sharpness": float(crop_sharpness(image, box)),
         "size": float(box[3] - box[1]),
         "brightness": brightness,
         "clipped": clipped,
+        **extra,
     }
     marks = landmarker.landmarks(image, box)
     if marks is None:
