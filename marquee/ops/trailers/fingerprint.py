@@ -15,7 +15,17 @@ re-encodes at another size and prints text over its shots. The fingerprint is bu
   product of two fingerprints is Spearman's rank correlation of the two grids.
 * **Distinctiveness.** Codes are whitened with the film's own statistics (``whitening``), so the
   layout every frame shares stops counting as similarity.
-* **Size.** 144 cells stored as int8: 144 bytes a frame, 25 MB for a two-hour film at 24 fps.
+* **Structure.** Ranks mean something only where the cells really differ. A black, white or flat frame,
+  a sky (a smooth gradient) or a title card (text on a plain ground) has ranks that encoder noise, or the
+  order of the cells in memory, decides, and two such frames from different films "match". So every
+  frame's cells are first measured (``structure``): enough of them must stand apart from the frame's
+  commonest level (``MIN_OFF_GROUND``) and from their neighbourhood's median (``MIN_DETAIL``), by more
+  than ``STRUCTURE_LEVEL``. Frames that fail carry no fingerprint (a zero code: similarity 0 with
+  anything), are left out of the film's whitening statistics, and on the trailer side are left out of
+  voting and verification. Ties between cells get their mean rank, so a plain area says nothing rather
+  than a raster-order ramp.
+* **Size.** 144 cells stored as int8: 144 bytes a frame, 25 MB for a two-hour film at 24 fps (plus a
+  2-byte structure score).
 
 Cell means are exact area averages over fractional cell bounds (bilinear interpolation of the
 integral image), so the film (64x36 thumbnails) and the trailer (128x72) sample the same areas.
@@ -52,6 +62,24 @@ WHITEN_EPS = 0.3
 #: are about N(0, 1/144)).
 CODE_SCALE = 380.0
 
+#: Luma levels (0-255) by which a cell must differ to count as structure: above the encoder noise of a
+#: cell mean (about a level) and below the smallest steps of a dark but real picture.
+STRUCTURE_LEVEL = 2.0
+#: Share of cells that must lie outside the frame's commonest band of +-STRUCTURE_LEVEL. Chosen on
+#: generated data and the shared clips that are neither the Sintel trailer nor Big Buck Bunny: 233 drawn
+#: ``realistic`` title cards on plain grounds reach 0.48 (a few credits on a colour), frames of real
+#: shots in the trailers of bench/trailers.py seeds 0 and 1 are at least 0.59, and the lowest value
+#: that still excludes every card keeps the most of dark real footage (the darkest clip, a stage in the
+#: dark, loses 1% of its frames at 0.5, 8% at 0.55). At 0.55 a held-out pair (seed 8, since counted as
+#: calibration) lost a dark close-up whose grade had crushed half of it to black (0.53). A dense billing
+#: block has more than this; it is fingerprinted and left to the similarity threshold.
+MIN_OFF_GROUND = 0.5
+#: Share of cells that must differ from the median of their 5x5 neighbourhood: smooth gradients (a sky,
+#: a lit wall) have none; real frames in generated trailers have at least 0.32 (1% under 0.37). A
+#: strong vignette on a plain title card is not smooth enough at this grid: a quarter of such cards
+#: pass both tests (and then face the similarity threshold like any picture).
+MIN_DETAIL = 0.15
+
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels of the image it refers to
 
 
@@ -81,14 +109,51 @@ def cell_means(img: np.ndarray, box: Box, grid: tuple[int, int] = GRID) -> np.nd
     return (sums / np.maximum(area, 1e-9)).astype(np.float32)
 
 
+_POSITIONS = np.arange(GRID[0] * GRID[1], dtype=np.float32)
+
+
 def rank_descriptor(cells: np.ndarray) -> np.ndarray:
-    """Centred, unit-length ranks of the cells, as int8 (x127): the dot product / 127^2 is Spearman's rho."""
+    """Centred, unit-length ranks of the cells, as int8 (x127): the dot product / 127^2 is Spearman's rho.
+
+    Equal cells share their mean rank, so a plain area contributes nothing (first-come ranks would give
+    every plain area the same raster-order ramp, which "matches" any other plain area).
+    """
     flat = cells.ravel()
+    order = np.argsort(flat, kind="stable")
+    v = flat[order]
+    new = v[1:] != v[:-1]
     ranks = np.empty(flat.size, np.float32)
-    ranks[np.argsort(flat, kind="stable")] = np.arange(flat.size, dtype=np.float32)
+    if new.all():
+        ranks[order] = _POSITIONS[: flat.size] if flat.size <= len(_POSITIONS) else np.arange(flat.size)
+    else:  # ties: each run of equal cells gets the mean of its positions
+        starts = np.flatnonzero(np.r_[True, new])
+        mids = (starts + np.r_[starts[1:], flat.size] - 1) / 2.0
+        ranks[order] = np.repeat(mids, np.diff(np.r_[starts, flat.size]))
     ranks -= ranks.mean()
     ranks /= max(float(np.linalg.norm(ranks)), 1e-9)
     return np.round(ranks * 127.0).clip(-127, 127).astype(np.int8)
+
+
+def structure(cells: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """How much a frame's cells can say: 1 or more means enough structure to fingerprint.
+
+    ``min(off-ground share / MIN_OFF_GROUND, detail share / MIN_DETAIL)``: the share of cells further than
+    ``STRUCTURE_LEVEL`` from the frame's commonest level (its plain ground: black, white, a flat colour,
+    the ground of a title card), and the share further than that from the median of their 5x5
+    neighbourhood (which follows smooth gradients: skies, lighting falloff, a vignette). ``valid``
+    (a boolean grid) leaves cells out, e.g. those under a caption.
+    """
+    c = np.ascontiguousarray(cells, np.float32)
+    ok = np.ones(c.shape, bool) if valid is None else np.asarray(valid, bool)
+    n = int(ok.sum())
+    if n < 8:
+        return 0.0
+    v = np.sort(c[ok])
+    in_band = np.searchsorted(v, v + 2 * STRUCTURE_LEVEL, side="right") - np.arange(n)
+    off_ground = 1.0 - float(in_band.max()) / n
+    med = cv2.medianBlur(c, 5) if min(c.shape) >= 3 else np.full_like(c, float(np.median(v)))
+    detail = float((np.abs(c - med) > STRUCTURE_LEVEL)[ok].mean())
+    return min(off_ground / MIN_OFF_GROUND, detail / MIN_DETAIL)
 
 
 def raw_descriptor(cells: np.ndarray) -> np.ndarray:
@@ -178,10 +243,20 @@ class FilmFingerprints:
     mean: np.ndarray | None = None
     transform: np.ndarray | None = None
     scale: float = 1.0
+    #: Per frame, ``structure`` of its cells (float16; None: not measured, every frame counts). Frames
+    #: under 1 have zero codes in ``rank`` mode.
+    structure: np.ndarray | None = None
 
     @property
     def frame_count(self) -> int:
         return len(self.codes)
+
+    @property
+    def textured(self) -> np.ndarray:
+        """Per frame, whether it has enough structure to carry a fingerprint."""
+        if self.structure is None:
+            return np.ones(len(self.codes), bool)
+        return self.structure >= 1.0
 
     def query(self, codes: np.ndarray) -> np.ndarray:
         """Trailer codes (int8, this mode) as float32 vectors comparable with ``codes / scale``."""
@@ -212,6 +287,7 @@ class FilmFingerprinter:
         self._col_max: np.ndarray | None = None
         self._box: Box | None = None
         self._codes: list[np.ndarray] = []
+        self._structure: list[float] = []
         self._next = 0
 
     def process(self, index: int, small_rgb: np.ndarray) -> None:
@@ -244,7 +320,9 @@ class FilmFingerprinter:
         assert self._box is not None
         if self.mode == "raw":
             return raw_descriptor(cell_means(y, self._box))
-        return rank_descriptor(cell_means(y, central_window(self._box, WINDOW, WINDOW)))
+        cells = cell_means(y, central_window(self._box, WINDOW, WINDOW))
+        self._structure.append(structure(cells))
+        return rank_descriptor(cells)
 
     def finish(self) -> FilmFingerprints:
         if self._box is None:
@@ -257,8 +335,15 @@ class FilmFingerprinter:
         self._codes = []
         if self.mode == "raw" or len(codes) == 0:
             return FilmFingerprints(codes, self._box, float(aspect), self.mode)
-        mean, transform = whitening(codes)
+        struct = np.asarray(self._structure, np.float16)
+        self._structure = []
+        textured = struct >= 1.0
+        # the film's statistics come from frames that carry a fingerprint (black stretches, credits on
+        # black and the like would otherwise make their own ramp a principal direction)
+        mean, transform = whitening(codes[textured] if textured.sum() >= 2 else codes)
         for s in range(0, len(codes), 8192):  # in place, chunk by chunk: bounded extra memory
-            y = project(codes[s : s + 8192], mean, transform)
+            y = project(codes[s : s + 8192], mean, transform) * textured[s : s + 8192, None]
             codes[s : s + 8192] = np.round(y * CODE_SCALE).clip(-127, 127).astype(np.int8)
-        return FilmFingerprints(codes, self._box, float(aspect), self.mode, mean, transform, CODE_SCALE)
+        return FilmFingerprints(
+            codes, self._box, float(aspect), self.mode, mean, transform, CODE_SCALE, struct
+        )

@@ -10,14 +10,18 @@ bars removed) in three steps per trailer shot:
    crop sizes (plus the uncropped frame when bars were found). Each gives the trailer shot's frames
    fingerprinted over the same film window. Cells under captions (very bright pixels with a strong
    local contrast) are set to the frame's median before ranking, so a title over a shot says nothing
-   rather than something wrong.
+   rather than something wrong. Frames without enough structure to fingerprint (black, white, flat,
+   sky, text on a plain ground: ``fingerprint.structure``) are dropped here; a shot with under
+   ``MIN_TEXTURED`` of its frames left is reported unmatched with that reason, whatever it resembles.
+   The film's such frames have zero codes, so nothing can match them either.
 2. **Retrieval and voting.** Every trailer frame's ``TOP_K`` most similar film frames vote, for each
    speed in ``SPEEDS``, for the film frame where the shot would start (a Hough transform of the
    line ``film = start + speed * k``).
 3. **Temporal verification.** The best-voted (start, speed) pairs are refined and scored by the robust
    mean similarity along the line (the best ``KEEP`` share of frames, so a caption popping up or a
    frame of a neighbouring transition does not sink a shot). The best hypothesis wins; a score under
-   ``THRESHOLD`` (title cards, shots not in the film) leaves the shot unmatched.
+   ``THRESHOLD`` (title cards, shots not in the film) leaves the shot unmatched. Every unmatched shot
+   says why (``reason``).
 
 Each trailer shot also keeps its similarity to its best few film shots (``candidates``), which
 ``labels.soft_labels`` spreads into per-film-shot labels as in the paper.
@@ -54,6 +58,7 @@ from marquee.ops.trailers.fingerprint import (
     central_window,
     rank_descriptor,
     raw_descriptor,
+    structure,
     window_in_trailer,
 )
 from marquee.ops.video import DecodedFrame, probe_video
@@ -87,6 +92,11 @@ MIN_PART = 8
 SPLIT_BELOW = 0.6
 #: Size of one block of the retrieval's similarity product (rows x film frames, float32).
 BLOCK_BYTES = 16 << 20
+#: Share of a trailer shot's sampled frames that must have enough structure to fingerprint
+#: (``fingerprint.structure``); a shot under it (a title card, a black or white or sky shot) is never
+#: matched. At least ``MIN_TEXTURED_FRAMES`` such frames, too.
+MIN_TEXTURED = 0.5
+MIN_TEXTURED_FRAMES = 3
 
 
 @dataclass
@@ -108,6 +118,11 @@ class TrailerShotMatch:
     #: 0, or 1 for the second part of a detected trailer shot that turned out to hold two shots (a
     #: missed cut or dissolve in the trailer): both rows carry the detected shot's id.
     part: int = 0
+    #: Why an unmatched shot is unmatched ("" when matched): too little structure to fingerprint, a best
+    #: similarity under the threshold, or an empty film.
+    reason: str = ""
+    #: Share of the shot's sampled frames with enough structure to fingerprint.
+    textured: float = 1.0
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -222,14 +237,26 @@ def _text_mask(y: np.ndarray) -> np.ndarray:
     return cv2.dilate(hit, k).astype(np.float32)
 
 
+def _caption_cells(text: np.ndarray) -> np.ndarray:
+    """Cells (grid of caption-pixel shares) treated as under a caption; none when over half would be."""
+    hit = text > TEXT_CELL_SHARE
+    return hit if hit.any() and hit.mean() <= 0.5 else np.zeros_like(hit)
+
+
 def _unmask(cells: np.ndarray, text: np.ndarray) -> np.ndarray:
     """Cells under captions set to the median of the others, so that their ranks say nothing."""
-    hit = text > TEXT_CELL_SHARE
-    if not hit.any() or hit.mean() > 0.5:
+    hit = _caption_cells(text)
+    if not hit.any():
         return cells
     out = cells.copy()
     out[hit] = float(np.median(cells[~hit]))
     return out
+
+
+def _trailer_code(y: np.ndarray, text: np.ndarray, box: Any) -> tuple[np.ndarray, float]:
+    """A trailer frame's rank code over ``box``, captions masked, and its structure (captions left out)."""
+    cells, caption = cell_means(y, box), cell_means(text, box)
+    return rank_descriptor(_unmask(cells, caption)), structure(cells, ~_caption_cells(caption))
 
 
 def _hypotheses(frames: np.ndarray, trailer_aspect: float, film: FilmFingerprints) -> list[tuple[str, Any]]:
@@ -257,7 +284,7 @@ class _Query:
 
     shot: int  # index into the trailer shots
     name: str
-    ks: np.ndarray  # frame positions within the trimmed shot
+    ks: np.ndarray  # frame positions within the trimmed shot (those with structure)
     rows: slice  # its rows in the stacked query matrix
 
 
@@ -272,30 +299,42 @@ def _shot_frames(shot: Shot) -> tuple[int, int, np.ndarray]:
 
 def _queries(
     trailer_luma: np.ndarray, trailer_shots: list[Shot], trailer_aspect: float, film: FilmFingerprints
-) -> tuple[list[_Query], np.ndarray]:
-    """Every shot under every framing hypothesis, fingerprinted and projected like the film's frames."""
+) -> tuple[list[_Query], np.ndarray, list[float]]:
+    """Every shot under every framing hypothesis, fingerprinted and projected like the film's frames.
+
+    Only frames with enough structure are kept (rank mode); a shot where under ``MIN_TEXTURED`` of the
+    frames have it under the first (widest) hypothesis gets no query at all. Also returns each shot's
+    share of frames with structure.
+    """
     queries: list[_Query] = []
     blocks: list[np.ndarray] = []
+    shares: list[float] = []
     n = 0
     for i, shot in enumerate(trailer_shots):
         _, trim, ks = _shot_frames(shot)
         frames = trailer_luma[shot.start_frame + trim + ks].astype(np.float32)
         text = [_text_mask(y) for y in frames] if film.mode == "rank" else []
-        for name, box in _hypotheses(frames, trailer_aspect, film):
+        share = 1.0
+        for h, (name, box) in enumerate(_hypotheses(frames, trailer_aspect, film)):
+            keep = np.ones(len(ks), bool)
             if film.mode == "raw":
                 codes = np.stack([raw_descriptor(cell_means(y, box)) for y in frames])
             else:
-                codes = np.stack(
-                    [
-                        rank_descriptor(_unmask(cell_means(y, box), cell_means(t, box)))
-                        for y, t in zip(frames, text, strict=True)
-                    ]
-                )
-            blocks.append(film.query(codes))
-            queries.append(_Query(i, name, ks, slice(n, n + len(codes))))
-            n += len(codes)
+                coded = [_trailer_code(y, t, box) for y, t in zip(frames, text, strict=True)]
+                codes = np.stack([c for c, _ in coded])
+                keep = np.array([st >= 1.0 for _, st in coded])
+                if h == 0:
+                    share = float(keep.mean())
+                    if share < MIN_TEXTURED or keep.sum() < min(MIN_TEXTURED_FRAMES, len(ks)):
+                        break
+                if not keep.any():
+                    continue
+            blocks.append(film.query(codes[keep]))
+            queries.append(_Query(i, name, ks[keep], slice(n, n + int(keep.sum()))))
+            n += int(keep.sum())
+        shares.append(share)
     q = np.concatenate(blocks) if blocks else np.zeros((0, film.codes.shape[1]), np.float32)
-    return queries, q
+    return queries, q, shares
 
 
 def _shot_candidates(
@@ -333,8 +372,8 @@ def _match_once(
     shot_of = np.zeros(max(n_f, 1), np.int64)
     for s in film_shots:
         shot_of[s.start_frame : s.end_frame + 1] = s.shot_id
-    queries, q = _queries(trailer_luma, trailer_shots, trailer_aspect, film)
-    if n_f == 0:
+    queries, q, shares = _queries(trailer_luma, trailer_shots, trailer_aspect, film)
+    if n_f == 0 or len(q) == 0:
         top_i, top_v = np.zeros((len(q), 1), np.int64), np.zeros((len(q), 1), np.float32)
     else:
         top_i, top_v = retrieve(q, film)
@@ -349,7 +388,15 @@ def _match_once(
     for i, shot in enumerate(trailer_shots):
         n_full, trim, _ = _shot_frames(shot)
         score, a, v, qu = best.get(i, (0.0, 0, 1.0, None))  # type: ignore[arg-type]
-        matched = score >= threshold and n_f > 0
+        matched = qu is not None and score >= threshold and n_f > 0  # no query: nothing to match, ever
+        if matched:
+            reason = ""
+        elif n_f == 0:
+            reason = "empty film"
+        elif qu is None:
+            reason = f"too little structure to fingerprint ({shares[i]:.0%} of frames have it)"
+        else:
+            reason = f"no film frames similar enough (best {score:.2f} < {threshold:g})"
         f0 = int(np.clip(round(a - v * trim), 0, n_f - 1)) if n_f else 0
         f1 = int(np.clip(math.floor(a + v * (n_full - 1 - trim) + 1e-9), f0, n_f - 1)) if n_f else 0
         candidates = (
@@ -370,6 +417,8 @@ def _match_once(
                 matched=bool(matched),
                 candidates=candidates,
                 framing=qu.name if qu is not None else "",
+                reason=reason,
+                textured=round(shares[i], 4),
             )
         )
     return out
@@ -378,16 +427,18 @@ def _match_once(
 def _line_similarities(
     trailer_luma: np.ndarray, trailer_aspect: float, film: FilmFingerprints, shot: Shot, m: TrailerShotMatch
 ) -> np.ndarray:
-    """Similarity of every frame of a matched shot to the film frame its line puts it on (-1 off the film)."""
+    """Similarity of every frame of a matched shot to the film frame its line puts it on (-1 off the film,
+    NaN for frames without the structure to say)."""
     n_full, trim, ks = _shot_frames(shot)
     frames = trailer_luma[shot.start_frame : shot.end_frame + 1].astype(np.float32)
     box = dict(_hypotheses(frames[trim + ks], trailer_aspect, film))[m.framing]
+    flat = np.zeros(n_full, bool)
     if film.mode == "raw":
         codes = np.stack([raw_descriptor(cell_means(y, box)) for y in frames])
     else:
-        codes = np.stack(
-            [rank_descriptor(_unmask(cell_means(y, box), cell_means(_text_mask(y), box))) for y in frames]
-        )
+        coded = [_trailer_code(y, _text_mask(y), box) for y in frames]
+        codes = np.stack([c for c, _ in coded])
+        flat = np.array([st < 1.0 for _, st in coded])
     assert m.film_start_frame is not None and m.speed is not None
     a = m.film_start_frame
     f = a + np.floor(m.speed * np.arange(n_full) + 1e-9).astype(np.int64)
@@ -395,24 +446,32 @@ def _line_similarities(
     sims = np.full(n_full, -1.0, np.float32)
     if ok.any():
         sims[ok] = _pair_similarity(film.query(codes[ok]), _film_rows(film, f[ok]), film.mode)
+    sims[flat] = np.nan
     return sims
 
 
 def _split_point(sims: np.ndarray, threshold: float) -> int | None:
     """Where a matched shot stops being explained by its line: the start of an unexplained head or tail
-    of at least ``MIN_PART`` frames (that part is then matched on its own), or None."""
-    good = sims >= threshold
+    of at least ``MIN_PART`` frames (that part is then matched on its own), or None. NaN (a frame
+    without structure) explains nothing, and a part made only of those is not worth matching."""
+    good = np.nan_to_num(sims, nan=-np.inf) >= threshold
     if good.sum() < MIN_PART:
         return None
     first, last = int(np.argmax(good)), len(good) - 1 - int(np.argmax(good[::-1]))
     head, tail = first, len(good) - 1 - last
     if max(head, tail) < MIN_PART:
         return None
-    if tail >= head and float(np.mean(sims[last + 1 :])) < SPLIT_BELOW * threshold:
+    if tail >= head and _mean(sims[last + 1 :]) < SPLIT_BELOW * threshold:
         return last + 1
-    if head > tail and float(np.mean(sims[:first])) < SPLIT_BELOW * threshold:
+    if head > tail and _mean(sims[:first]) < SPLIT_BELOW * threshold:
         return first
     return None
+
+
+def _mean(x: np.ndarray) -> float:
+    """Mean of the non-NaN values; +inf when there are none (nothing to say)."""
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if len(x) else math.inf
 
 
 def match_shots(
@@ -543,7 +602,8 @@ class TrailerMatchResult:
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per trailer shot, two for a detected shot split in parts (``part`` 0 and 1); times in
-        seconds, ``end_s`` being when the frame after the range begins."""
+        seconds, ``end_s`` being when the frame after the range begins; ``reason`` says why an unmatched
+        shot is unmatched, ``textured`` the share of its frames with enough structure to fingerprint."""
         rows = []
         for m in self.matches:
             ok = m.matched and m.film_start_frame is not None and m.film_end_frame is not None
@@ -565,6 +625,8 @@ class TrailerMatchResult:
                     "speed": m.speed,
                     "matched": m.matched,
                     "part": m.part,
+                    "reason": m.reason,
+                    "textured": m.textured,
                 }
             )
         return rows
