@@ -380,9 +380,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     rows, broken = [], 0
     now = time.time()
     for tid in titles:
-        dangling = dangling_keys(wh, tid)
-        keys = stored_keys(wh, tid)
-        referenced = referenced_versions(wh, tid)
+        keys = stored_keys(wh, tid)  # read once: each read opens every table of the title
+        dangling = dangling_keys(wh, tid, keys)
+        referenced = referenced_versions(keys)
         unreferenced = [v for v in media_versions(store, tid) if v not in referenced]
         holders = LeaseRegister(store, tid).read().live(now)
         broken += bool(dangling)

@@ -115,9 +115,9 @@ def _version_of(key: str) -> str | None:
     return None
 
 
-def referenced_versions(wh: Warehouse, title_id: str) -> set[str]:
-    """Prefixes of the media versions that some ``*_key`` of some table of the title points into."""
-    return {v for keys in stored_keys(wh, title_id).values() for k in keys if (v := _version_of(k))}
+def referenced_versions(keys: dict[tuple[str, str], list[str]]) -> set[str]:
+    """Prefixes of the media versions that some of ``keys`` (``stored_keys``) point into."""
+    return {v for column in keys.values() for k in column if (v := _version_of(k))}
 
 
 def _pending_owner(store: ObjectStore, prefix: str) -> str | None:
@@ -137,7 +137,7 @@ def collect_garbage(
     Returns the deleted prefixes. Call it only after the step's tables are written.
     """
     store = wh.store
-    referenced = referenced_versions(wh, title_id)
+    referenced = referenced_versions(stored_keys(wh, title_id))
     live = set(live_owners)
     deleted = []
     for prefix in media_versions(store, title_id):
@@ -155,7 +155,9 @@ def collect_garbage(
     return deleted
 
 
-def dangling_keys(wh: Warehouse, title_id: str) -> list[str]:
+def dangling_keys(
+    wh: Warehouse, title_id: str, keys: dict[tuple[str, str], list[str]] | None = None
+) -> list[str]:
     """``table.column = key`` for every stored key of the title that does not resolve."""
     store = wh.store
     listed: dict[str, set[str]] = {}  # one listing per media version instead of one look-up per key
@@ -169,6 +171,6 @@ def dangling_keys(wh: Warehouse, title_id: str) -> list[str]:
         return key in listed[prefix]
 
     problems = []
-    for (table, column), keys in stored_keys(wh, title_id).items():
-        problems += [f"{table}.{column} = {k}" for k in keys if not resolves(k)]
+    for (table, column), values in (stored_keys(wh, title_id) if keys is None else keys).items():
+        problems += [f"{table}.{column} = {k}" for k in values if not resolves(k)]
     return problems

