@@ -13,7 +13,7 @@ fi
 stamp=".venv/.marquee-install-$(cat pyproject.toml requirements/*.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24" 2>/dev/null || true
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 \
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster]' 2>&1 \
     | grep -v "^WARNING: Location 'file://" || true
   # MediaPipe's declared pins conflict with Dagster's protobuf; what Marquee uses works without them.
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/mediapipe-no-deps.txt 2>&1 \

@@ -67,3 +67,17 @@ def s3_server():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The real local deployment (Postgres, Redis, SeaweedFS S3, two Celery workers, daemon, UI),
+    shared by the cluster, fault and browser tests; skipped only where its servers cannot be found."""
+    from deployment import deployment
+
+    from marquee.orchestration.cluster import missing_servers
+
+    if missing := missing_servers():
+        pytest.skip("the deployment's servers are not installed: " + "; ".join(missing))
+    with deployment(workers=2, MARQUEE_SHOT_DETECTOR="fast") as state:
+        yield state

@@ -15,12 +15,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from dagster import AssetKey, AssetRecordsFilter
+from deployment import gql, wait_for
 from videos import write_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,26 +52,7 @@ def _free_port() -> int:
 
 
 def _gql(port: int, query: str, variables: dict | None = None) -> dict:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        method="POST",
-        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        body = json.loads(resp.read())
-    assert "errors" not in body, body
-    return body["data"]
-
-
-def _wait(predicate, timeout: float, what: str, poll: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return gql(f"http://127.0.0.1:{port}", query, variables)
 
 
 @pytest.mark.slow
@@ -133,7 +113,7 @@ def test_backfill_and_sensor_under_dagster_dev(tmp_path: Path):
             except OSError:
                 return None
 
-        _wait(ready, 180, "the Dagster webserver")
+        wait_for(ready, 180, "the Dagster webserver")
         titles = ["bf-one", "bf-two"]
         params = {"partitionNames": titles, "assetSelection": [{"path": [a]} for a in TITLE_GRAPH]}
         launched = _gql(port, LAUNCH, {"p": params})["launchPartitionBackfill"]
@@ -156,14 +136,14 @@ def test_backfill_and_sensor_under_dagster_dev(tmp_path: Path):
             )
 
         done = ("COMPLETED", "COMPLETED_SUCCESS")
-        assert _wait(lambda: backfill_done(bid), 480, "the backfill") in done
+        assert wait_for(lambda: backfill_done(bid), 480, "the backfill") in done
 
         # After a model update: only expression_scores and what follows, for every title.
         refresh = [{"path": [a]} for a in ("expression_scores", "thumbnail_candidates", "report")]
         params = {"partitionNames": titles, "assetSelection": refresh}
         launched = _gql(port, LAUNCH, {"p": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
-        assert _wait(lambda: backfill_done(launched["backfillId"]), 300, "the refresh backfill") in done
+        assert wait_for(lambda: backfill_done(launched["backfillId"]), 300, "the refresh backfill") in done
 
         def sensor_run_done():
             runs = _gql(port, RUNS)["runsOrError"]["results"]
@@ -172,7 +152,7 @@ def test_backfill_and_sensor_under_dagster_dev(tmp_path: Path):
             ]
             return [r["status"] for r in mine if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
 
-        assert _wait(sensor_run_done, 300, "the sensor's run") == ["SUCCESS"]
+        assert wait_for(sensor_run_done, 300, "the sensor's run") == ["SUCCESS"]
         with DagsterInstance.from_config(str(home / "dagster")) as instance:
             # The refresh re-made the scores and what follows, and left the face stages alone.
             for key, expected in (("faces", 1), ("expression_scores", 2), ("report", 2)):

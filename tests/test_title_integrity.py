@@ -274,7 +274,8 @@ def test_the_project_instance_never_runs_one_title_twice_at_once(tmp_path, monke
     _settings()
     instance = DagsterInstance.from_config(str(tmp_path / "home" / "dagster"))
     try:
-        limits = instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
+        # What the queue daemon applies (dagster.yaml's `concurrency.runs`, merged over the coordinator's).
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
         assert not instance.telemetry_enabled
     finally:

@@ -30,6 +30,11 @@ from marquee.resources.storage import ObjectStore, StorageError
 
 #: Transient failures (object storage hiccups) are retried; bad input fails at once
 #: (``bad_input_fails_fast``, and any MarqueeError but a StorageError in a ``@title_step``).
+#: The concurrency pool of the steps that run big models (TransNetV2, MTCNN, the face embedder,
+#: MobileNetV2). A deployment limits it to its number of GPUs (``marquee.orchestration.instance``), so
+#: a worker with one GPU never runs two model steps at once; the local instance leaves it unlimited.
+MODEL_POOL = "marquee_models"
+
 HEAVY_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL)
 
 
@@ -164,7 +169,11 @@ def _title_step(context: Any, lake: Any) -> Iterator[TitleStep]:
             lease.check()
         for version in step.versions:
             version.settle()
-        collect_garbage(lake.warehouse(), title_id, live_owners(store, title_id), log=context.log.info)
+        if step.versions:
+            # Only a step that wrote media can have replaced what a table points at. Steps that wrote
+            # none skip the collection (a listing per media kind and a read of every table's key
+            # columns: about a second per step on S3); the title's next media step collects for them.
+            collect_garbage(lake.warehouse(), title_id, live_owners(store, title_id), log=context.log.info)
     finally:
         _ACTIVE.pop(id(context), None)
         lease.release()

@@ -20,6 +20,7 @@ from dagster import (
 
 from marquee.assets.common import (
     HEAVY_RETRY,
+    MODEL_POOL,
     bad_input_fails_fast,
     check_result,
     preview,
@@ -56,6 +57,7 @@ def build_face_embeddings_asset(
         name="face_embeddings",
         deps=["faces", "keyframes"],
         partitions_def=titles_partitions,
+        pool=MODEL_POOL,
         code_version=embeddings_version(embedder_name, eparams, params),
         retry_policy=HEAVY_RETRY,
         group_name="characters",

@@ -20,6 +20,7 @@ from dagster import (
 
 from marquee.assets.common import (
     HEAVY_RETRY,
+    MODEL_POOL,
     bad_input_fails_fast,
     check_result,
     media_version,
@@ -73,6 +74,7 @@ def build_faces_asset(
         name="faces",
         deps=["keyframes"],
         partitions_def=titles_partitions,
+        pool=MODEL_POOL,
         code_version=faces_version(detector_name, dparams, params),
         retry_policy=HEAVY_RETRY,
         group_name="characters",

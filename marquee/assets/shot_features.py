@@ -17,7 +17,14 @@ import numpy as np
 import pyarrow as pa
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, table_data_version, title_step
+from marquee.assets.common import (
+    HEAVY_RETRY,
+    MODEL_POOL,
+    bad_input_fails_fast,
+    preview,
+    table_data_version,
+    title_step,
+)
 from marquee.assets.faces import load_keyframe
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import UnknownChoiceError, VideoError
@@ -89,6 +96,7 @@ def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefi
         name="shot_features",
         deps=["shots", "keyframes", "faces", "face_clusters", "character_graph", "title"],
         partitions_def=titles_partitions,
+        pool=MODEL_POOL,
         code_version=f"shot_features-1|{frame_encoder}@224|keyframes={KEYFRAMES_PER_SHOT}",
         retry_policy=HEAVY_RETRY,
         group_name="trailers",

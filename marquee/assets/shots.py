@@ -26,6 +26,7 @@ from dagster import (
 
 from marquee.assets.common import (
     HEAVY_RETRY,
+    MODEL_POOL,
     bad_input_fails_fast,
     check_result,
     media_version,
@@ -64,6 +65,7 @@ def build_shots_assets(
 
     @multi_asset(
         name="shots_and_keyframes",
+        pool=MODEL_POOL,
         specs=[
             AssetSpec(
                 SHOTS,

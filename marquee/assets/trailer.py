@@ -10,7 +10,7 @@ title. The data version is the trailer file's hash (plus the shot detector): rep
 import pyarrow as pa
 from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult, asset
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, title_step
+from marquee.assets.common import HEAVY_RETRY, MODEL_POOL, bad_input_fails_fast, preview, title_step
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
 from marquee.ops.scan import scan_video
@@ -58,6 +58,7 @@ def build_trailer_asset(
         name="trailer",
         deps=["title"],
         partitions_def=titles_partitions,
+        pool=MODEL_POOL,
         code_version=f"trailer-1|{identity}",
         retry_policy=HEAVY_RETRY,
         group_name="trailers",

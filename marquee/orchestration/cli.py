@@ -26,24 +26,11 @@ from marquee.resources.settings import Settings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-#: The project-local Dagster instance's settings, written once (a user's own dagster.yaml is kept):
-#: runs queue, and runs of one title (one partition) never overlap; no telemetry banner.
-DAGSTER_YAML = """\
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    tag_concurrency_limits:
-      - key: dagster/partition
-        value:
-          applyLimitPerUniqueValue: true
-        limit: 1
-telemetry:
-  enabled: false
-"""
-
-
 def _settings() -> Settings:
+    """Settings from the environment; writes the project-local ``dagster.yaml`` once (a user's own, or
+    the one ``marquee cluster up`` wrote, is kept): queued runs, one per title, no telemetry banner."""
+    from marquee.orchestration.instance import local_instance_config, to_yaml
+
     s = Settings.from_env()
     s.home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DAGSTER_HOME", str(s.dagster_home))
@@ -52,7 +39,7 @@ def _settings() -> Settings:
     config = home / "dagster.yaml"
     if not config.exists():
         tmp = home / f".dagster.yaml.{os.getpid()}"
-        tmp.write_text(DAGSTER_YAML)
+        tmp.write_text(to_yaml(local_instance_config()))
         os.replace(tmp, config)
     return s
 
@@ -348,19 +335,41 @@ def cmd_expressions(args: argparse.Namespace) -> int:
 
 
 def cmd_titles(args: argparse.Namespace) -> int:
+    """Ingested titles, titles only registered in Dagster, and groups waiting in incoming/, each with
+    where it stands (``marquee.orchestration.title_status``: status, last run, failure, staleness)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from marquee.orchestration.partitions import known_titles
+    from marquee.orchestration.title_status import STATUS_COLUMNS, TitleStatus, read_statuses
     from marquee.resources.lake import LakeResource
 
-    lake = LakeResource.from_settings(_settings())
-    reg = lake.titles()
-    rows = [
-        {"title_id": t, "source": reg.manifest(t).source_name, "ingested_at": reg.manifest(t).ingested_at}
-        for t in reg.titles()
-    ]
+    settings = _settings()
+    reg = LakeResource.from_settings(settings).titles()
+    ids = reg.titles()
+    with ThreadPoolExecutor(max_workers=16) as pool:  # one object read per title: overlap them on S3
+        manifests = dict(zip(ids, pool.map(reg.manifest, ids), strict=True))
+    incoming = reg.scan_incoming()
+    instance = _dagster_instance()
+    staged = {i.title_id for i in incoming}
+    registered = [t for t in known_titles(instance) if t not in manifests and t not in staged]
+
+    def graph() -> Any:  # the current code versions, loaded only if some title's last run succeeded
+        from marquee.orchestration.definitions import build_definitions
+
+        return build_definitions(settings).get_repository_def().asset_graph
+
+    statuses = read_statuses(instance, graph, {**manifests, **dict.fromkeys(registered)}, incoming)
+
+    def row(tid: str, source: str | None, ingested_at: str | None, status: TitleStatus) -> dict[str, Any]:
+        return {"title_id": tid, "source": source, "ingested_at": ingested_at} | status.columns()
+
+    rows = [row(t, m.source_name, m.ingested_at, statuses.titles[t]) for t, m in manifests.items()]
+    rows += [row(t, None, "(registered, no files)", statuses.titles[t]) for t in registered]
     rows += [
-        {"title_id": i.title_id, "source": i.video_key, "ingested_at": "(waiting in incoming/)"}
-        for i in reg.scan_incoming()
+        row(i.title_id, i.video_key, "(waiting in incoming/)", s)
+        for i, s in zip(incoming, statuses.incoming, strict=True)
     ]
-    _print_rows(rows, args.format, ["title_id", "source", "ingested_at"])
+    _print_rows(rows, args.format, ["title_id", "source", "ingested_at", *STATUS_COLUMNS])
     return 0
 
 
@@ -442,6 +451,43 @@ def cmd_ui(args: argparse.Namespace) -> int:
     ]
     print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}\n$ {' '.join(cmd)}")
     return subprocess.call(cmd, cwd=REPO_ROOT)
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """The local distributed deployment (``marquee.orchestration.cluster``): up, status, env, down."""
+    from marquee.orchestration import cluster
+
+    home = Path(args.home).expanduser().resolve() if args.home else cluster.default_home()
+    if args.action == "up":
+        state = cluster.up(home, workers=args.workers, model_slots=args.model_slots)
+        print(f"Marquee deployment up under {home}")
+        print(f"  UI:      {state.webserver_url}")
+        print(f"  storage: {state.storage_url} at {state.s3_endpoint}")
+        print(f"  workers: {state.workers} (model steps at once: {state.model_slots})")
+        print(f'Talk to it from a shell: eval "$(marquee cluster env --home {home})"')
+    elif args.action == "status":
+        info = cluster.status(home)
+        if args.format == "json":
+            print(json.dumps(info, indent=2))
+        else:
+            rows = [
+                {"component": name, "pid": info[name]["pid"], "ok": info[name]["ok"],
+                 "address": info[name].get("url") or info[name].get("endpoint") or
+                 f"127.0.0.1:{info[name].get('port', '')}"}
+                for name in ("webserver", "daemon", "postgres", "redis", "s3")
+            ] + [{"component": w["name"], "pid": w["pid"], "ok": w["ok"], "address": "celery queue dagster"}
+                 for w in info["workers"]]  # fmt: skip
+            rows[1]["address"] = "dagster-daemon"
+            _print_rows(rows, "table")
+        return 0 if info["ok"] else 1
+    elif args.action == "env":
+        for line in cluster.env_lines(home):
+            print(line)
+    else:
+        leftovers = cluster.down(home)
+        note = f" ({len(leftovers)} stray processes also stopped)" if leftovers else ""
+        print(f"Marquee deployment under {home} stopped{note}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -535,7 +581,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_expressions)
 
-    s = sub.add_parser("titles", help="list ingested titles and those waiting in incoming/")
+    s = sub.add_parser(
+        "titles",
+        help="list titles (ingested, registered, waiting in incoming/) and where each stands: "
+        "waiting, queued, running, done, failed or stale, with the last run and why it failed",
+    )
     s.add_argument("--format", choices=["table", "json", "csv"], default="table")
     s.set_defaults(func=cmd_titles)
 
@@ -550,6 +600,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("title")
     s.add_argument("--open", action="store_true", help="open it in a web browser")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser(
+        "cluster", help="a local distributed deployment: Postgres, Redis + Celery workers, S3, daemon, UI"
+    )
+    s.add_argument("action", choices=["up", "status", "env", "down"])
+    s.add_argument("--home", help="where its servers keep data and logs (default $MARQUEE_HOME/cluster)")
+    s.add_argument("--workers", type=int, default=2, help="Celery worker processes (up)")
+    s.add_argument(
+        "--model-slots", type=int, help="model steps at once (up; default: GPUs, or workers on CPU)"
+    )
+    s.add_argument("--format", choices=["table", "json"], default="table", help="status output")
+    s.set_defaults(func=cmd_cluster)
 
     s = sub.add_parser("ui", help="start the Dagster UI (and sensors) on this project's instance")
     s.add_argument("--host", default="127.0.0.1")

@@ -7,6 +7,8 @@ through ``lineage.py``, everything downstream of them):
 - ``MARQUEE_FACE_DETECTOR``: ``mtcnn`` (default) or ``blazeface`` (needs mediapipe).
 - ``MARQUEE_FACE_EMBEDDER``: ``dlib`` (default) or ``facenet`` (weights in the model store:
   ``models/facenet/20180402-114759-vggface2.pt`` under the object storage root).
+- ``MARQUEE_EXECUTOR``: ``multiprocess`` (default) or ``in_process`` (one process per run, what the
+  Celery deployment of ``marquee cluster`` uses; does not change results).
 - ``MARQUEE_FRAME_ENCODER``: ``mobilenet_v2`` (default, the shot embedding of ``shot_features``) or
   ``none`` (no visual embedding).
 Storage locations come from ``marquee.resources.settings`` (``MARQUEE_HOME``, ``MARQUEE_STORAGE``, ...).
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor, multiprocess_executor
 
 from marquee.assets.character_graph import character_graph
 from marquee.assets.expression_model import build_expression_model_asset
@@ -36,6 +38,7 @@ from marquee.assets.trailerness_model import trailerness_model
 from marquee.ops.faces.detect import DEFAULT_FACE_DETECTOR
 from marquee.ops.faces.embed import DEFAULT_FACE_EMBEDDER
 from marquee.ops.shots.registry import DEFAULT_DETECTOR
+from marquee.orchestration.instance import EXECUTOR_ENV
 from marquee.orchestration.jobs import (
     characters_refresh_job,
     expression_model_job,
@@ -96,7 +99,17 @@ def build_definitions(
         sensors=[incoming_titles_sensor],
         loggers=LOGGERS,
         resources={"lake": LakeResource.from_settings(settings)},
+        executor=_executor(),
     )
+
+
+def _executor():
+    """The executor named by ``MARQUEE_EXECUTOR``; an unknown name fails at load, naming the choices."""
+    choice = os.environ.get(EXECUTOR_ENV) or "multiprocess"
+    executors = {"multiprocess": multiprocess_executor, "in_process": in_process_executor}
+    if choice not in executors:
+        raise ValueError(f"{EXECUTOR_ENV}={choice!r}: choose one of {', '.join(executors)}")
+    return executors[choice]
 
 
 defs = build_definitions()

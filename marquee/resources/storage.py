@@ -391,6 +391,16 @@ def _unreadable(store: ObjectStore, key: str, exc: BaseException) -> StorageErro
 
 
 def _precondition_failed(exc: BaseException) -> bool:
-    """An S3 error saying a conditional write lost (412 PreconditionFailed, or 409 on a racing PUT)."""
-    text = f"{type(exc).__name__} {exc}"
-    return any(s in text for s in ("PreconditionFailed", "412", "ConditionalRequestConflict"))
+    """An S3 error saying a conditional write lost (412 PreconditionFailed, or 409 on a racing PUT).
+
+    The whole cause chain is read: s3fs turns SeaweedFS's and MinIO's ``PreconditionFailed`` into a
+    bare ``OSError(EINVAL, message)`` whose botocore ``ClientError`` is only its ``__cause__``.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = getattr(seen, "response", {}).get("Error", {}).get("Code", "")
+        text = f"{type(seen).__name__} {code} {seen}"
+        if any(s in text for s in ("PreconditionFailed", "412", "ConditionalRequestConflict")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -101,7 +101,12 @@ class Warehouse:
             check_not_lost(self.store, title_id)  # a run that lost the title writes nothing more
             for name, local in staged.items():
                 self.store.put_file(local, keys[name])
-        self.refresh_catalog(only_if_free=True)
+        if self.store.is_local:
+            # On one machine the catalog file is what other DuckDB clients open: keep it current.
+            # Writers on shared (S3) storage never touch DuckDB: its views glob every partition, and
+            # refreshing them costs a listing of every title's tables on every write (seconds per
+            # step at a thousand titles); queries build their views when they run.
+            self.refresh_catalog(only_if_free=True)
         return {name: self.store.url(key) for name, key in keys.items()}
 
     def read_table(self, table: str, title_id: str) -> pa.Table:
@@ -123,9 +128,12 @@ class Warehouse:
         self.store.delete_prefix(f"{TABLES}/{table}/title_id={validate_title_id(title_id)}")
 
     def tables(self) -> list[str]:
-        """Tables with at least one partition."""
-        names = {k.split("/")[1] for k in self.store.list(TABLES) if k.endswith(".parquet")}
-        return sorted(n for n in names if _TABLE_NAME.match(n))
+        """Tables with at least one partition: two short listings per table, never one of every
+        partition (a catalogue holds thousands of titles)."""
+        names = [n for n in self.store.children(TABLES) if _TABLE_NAME.match(n)]
+        return sorted(
+            n for n in names if any(c.startswith("title_id=") for c in self.store.children(f"{TABLES}/{n}"))
+        )
 
     def titles(self, table: str) -> list[str]:
         keys = self.store.list(f"{TABLES}/{table}")

