@@ -30,7 +30,7 @@ from typing import Any, Literal
 from marquee.ops.errors import MarqueeError, VideoError
 from marquee.ops.titles import title_id_from_filename, validate_title_id
 from marquee.ops.video import file_sha256, probe_video
-from marquee.resources.storage import ObjectStore
+from marquee.resources.storage import ObjectStore, StorageError
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mxf", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv"}
@@ -126,12 +126,16 @@ class TitleRegistry:
 
     def manifest(self, title_id: str) -> TitleManifest:
         key = self.manifest_key(title_id)
-        if not self.store.exists(key):
+        try:  # one request, not an existence check and a read: `marquee titles` reads thousands
+            data = self.store.read_bytes(key)
+        except StorageError as exc:
+            if not isinstance(exc.__cause__, FileNotFoundError):
+                raise
             raise TitleNotFoundError(
                 f"title {title_id!r} has not been ingested (no {self.store.url(key)}); "
                 f"run `marquee ingest VIDEO --title {title_id}` or drop the video into {INCOMING}/"
-            )
-        return TitleManifest.from_json(self.store.read_bytes(key).decode())
+            ) from None
+        return TitleManifest.from_json(data.decode())
 
     def exists(self, title_id: str) -> bool:
         return self.store.exists(self.manifest_key(title_id))
