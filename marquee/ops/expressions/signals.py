@@ -35,6 +35,7 @@ import numpy as np
 from marquee.ops.errors import ModelUnavailableError
 from marquee.ops.expressions.emotion import EmotionClassifier, emotion_signals
 from marquee.ops.faces.quality import crop_sharpness
+from marquee.ops.quiet import native_stderr_filtered
 
 # FaceMesh indices. "Left"/"right" are the image's (the subject's right eye is on the image left).
 EYE_IMAGE_LEFT = (33, 160, 158, 133, 153, 144)  # p1 outer corner, p2, p3 upper lid, p4 inner corner, p5, p6
@@ -153,19 +154,25 @@ class FaceMeshLandmarker:
 
     def __init__(self, *, margin: float = 0.6, face_px: int = 192, min_confidence: float = 0.3) -> None:
         try:
-            from mediapipe.python.solutions import face_mesh
+            with native_stderr_filtered():
+                from mediapipe.python.solutions import face_mesh
         except ImportError as exc:
             raise ModelUnavailableError(
                 "MediaPipe FaceMesh is not installed: run scripts/setup.sh (it installs "
                 "requirements/mediapipe-no-deps.txt)"
             ) from exc
         self.margin, self.face_px = float(margin), int(face_px)
-        self._mesh = face_mesh.FaceMesh(
-            static_image_mode=True,
-            max_num_faces=3,
-            refine_landmarks=True,
-            min_detection_confidence=float(min_confidence),
-        )
+        with native_stderr_filtered():
+            self._mesh = face_mesh.FaceMesh(
+                static_image_mode=True,
+                max_num_faces=3,
+                refine_landmarks=True,
+                min_detection_confidence=float(min_confidence),
+            )
+            # The graph loads its models on threads of its own and prints as it does: wait for that
+            # inside the filter (a blank frame), and filter the first real inference's warnings too.
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+        self._warmed = False
 
     def config(self) -> dict[str, Any]:
         return {"margin": self.margin, "face_px": self.face_px}
@@ -189,7 +196,12 @@ class FaceMeshLandmarker:
         crop = cv2.resize(
             np.ascontiguousarray(crop), size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
         )
-        result = self._mesh.process(crop)
+        if self._warmed:
+            result = self._mesh.process(crop)
+        else:
+            with native_stderr_filtered():
+                result = self._mesh.process(crop)
+            self._warmed = True
         if not result.multi_face_landmarks:
             return None
         centre = np.array([(x1 + x2) / 2 - cx1, (y1 + y2) / 2 - cy1]) * scale

@@ -22,6 +22,7 @@ import numpy as np
 
 from marquee.ops.errors import ModelUnavailableError, UnknownChoiceError
 from marquee.ops.faces.types import FaceDetections, spec_identity
+from marquee.ops.quiet import native_stderr_filtered
 
 DEFAULT_FACE_DETECTOR = "mtcnn"
 
@@ -195,7 +196,8 @@ class BlazeFaceDetector:
 
     def __init__(self, *, min_score: float = 0.6, max_side: int = 1280) -> None:
         try:
-            from mediapipe.python.solutions import face_detection  # type: ignore[import-not-found]
+            with native_stderr_filtered():
+                from mediapipe.python.solutions import face_detection  # type: ignore[import-not-found]
         except Exception as exc:
             raise ModelUnavailableError(
                 "BlazeFace needs mediapipe, which is not installed in this environment (it needs "
@@ -204,7 +206,12 @@ class BlazeFaceDetector:
             ) from exc
         self.min_score = float(min_score)
         self.max_side = int(max_side)
-        self._net = face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_score)
+        with native_stderr_filtered():
+            self._net = face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=self.min_score
+            )
+            self._net.process(np.zeros((64, 64, 3), np.uint8))  # models load (and print) now, filtered
+        self._warmed = False
 
     def config(self) -> dict[str, Any]:
         return {"min_score": self.min_score, "max_side": self.max_side}
@@ -216,7 +223,12 @@ class BlazeFaceDetector:
         _check_rgb(image)
         h, w = image.shape[:2]
         small, _ = resize_long_side(image, self.max_side)
-        found = self._net.process(np.ascontiguousarray(small)).detections or []
+        if self._warmed:
+            found = self._net.process(np.ascontiguousarray(small)).detections or []
+        else:
+            with native_stderr_filtered():
+                found = self._net.process(np.ascontiguousarray(small)).detections or []
+            self._warmed = True
         boxes, scores, marks = [], [], []
         for det in found:
             rel = det.location_data.relative_bounding_box
