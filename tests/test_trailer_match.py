@@ -238,7 +238,7 @@ def plain_case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from marquee.ops.trailers.decode import fingerprint_film_timed, trailer_luma_timed
     from marquee.synth.edits import procedural_frames
     from marquee.synth.trailers import _grain, _real_grade, _vignette
-    from tests.videos import write_frames
+    from videos import write_frames
 
     out = tmp_path_factory.mktemp("plain")
     fsize, tsize = (320, 180), (480, 270)
