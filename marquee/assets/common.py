@@ -56,6 +56,29 @@ def short_hash(config: object) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
+def content_version(sha256: str) -> str:
+    """The part of a file's sha256 that data versions carry: the `title` asset's whole data version
+    (same bytes, same version: re-ingesting an identical file makes nothing stale), the trailer's
+    first part. ``marquee titles`` compares it with a manifest's hashes to see replaced files."""
+    return sha256[:24]
+
+
+#: The data version part standing for "this title has no trailer".
+NO_TRAILER = "no-trailer"
+
+
+def trailer_data_version(sha256: str | None, identity: str) -> str:
+    """The `trailer` asset's data version: the trailer's content (``NO_TRAILER`` without one) and the
+    shot detector's identity, so a new trailer makes the matches stale and the film's stages not."""
+    return f"{content_version(sha256) if sha256 else NO_TRAILER}|{identity}"
+
+
+def trailer_content_version(data_version: str) -> str | None:
+    """The trailer content part of a `trailer` data version; None for a title without a trailer."""
+    first = data_version.partition("|")[0]
+    return None if first == NO_TRAILER else first
+
+
 def table_data_version(table: pa.Table, *extra: object) -> DataVersion:
     """A content hash of a table: downstream assets go stale only when the rows really change."""
     h = hashlib.sha256()

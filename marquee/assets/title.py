@@ -3,7 +3,7 @@
 import pyarrow as pa
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, preview, title_step
+from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, content_version, preview, title_step
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
 from marquee.ops.video import file_sha256, probe_video
@@ -70,7 +70,7 @@ def title(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResu
             "preview": preview(table),
         },
         # Same bytes -> same data version: re-ingesting an identical file does not make shots stale.
-        data_version=DataVersion(sha[:24]),
+        data_version=DataVersion(content_version(sha)),
     )
 
 

@@ -10,7 +10,14 @@ title. The data version is the trailer file's hash (plus the shot detector): rep
 import pyarrow as pa
 from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult, asset
 
-from marquee.assets.common import HEAVY_RETRY, MODEL_POOL, bad_input_fails_fast, preview, title_step
+from marquee.assets.common import (
+    HEAVY_RETRY,
+    MODEL_POOL,
+    bad_input_fails_fast,
+    preview,
+    title_step,
+    trailer_data_version,
+)
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
 from marquee.ops.scan import scan_video
@@ -82,7 +89,8 @@ def build_trailer_asset(
             )
             context.log.info(f"{title_id}: no trailer")
             return MaterializeResult(
-                metadata={"has_trailer": False}, data_version=DataVersion(f"no-trailer|{identity}")
+                metadata={"has_trailer": False},
+                data_version=DataVersion(trailer_data_version(None, identity)),
             )
         url = lake.store().url(manifest.trailer_key)
         with bad_input_fails_fast():
@@ -141,7 +149,7 @@ def build_trailer_asset(
                 "decode_pass_s": round(scan.seconds, 3),
                 "preview": preview(shots_table),
             },
-            data_version=DataVersion(f"{sha[:24]}|{identity}"),
+            data_version=DataVersion(trailer_data_version(sha, identity)),
         )
 
     return trailer

@@ -21,6 +21,7 @@ from dagster import (
 
 from marquee.assets.common import (
     HEAVY_RETRY,
+    NO_TRAILER,
     bad_input_fails_fast,
     check_result,
     preview,
@@ -104,7 +105,7 @@ def trailer_matches(context: AssetExecutionContext, lake: LakeResource):
             title_id,
             {"trailer_matches": MATCHES_SCHEMA.empty_table(), "shot_labels": LABELS_SCHEMA.empty_table()},
         )
-        yield MaterializeResult(metadata={"has_trailer": False}, data_version=DataVersion("no-trailer"))
+        yield MaterializeResult(metadata={"has_trailer": False}, data_version=DataVersion(NO_TRAILER))
         yield check_result("trailer_matches", MATCHES_CHECK, [])
         return
     info = wh.read_table("titles", title_id).to_pylist()[0]

@@ -15,6 +15,19 @@ from collections.abc import Sequence
 
 from dagster import AssetKey, AssetsDefinition
 
+#: Separates an asset's own code version from the hash of its ancestors' (``own|up:<hash>``).
+UPSTREAM = "|up:"
+
+
+def own_code_version(code_version: str | None) -> str:
+    """An asset's own code version, without the upstream hash folded in here."""
+    return (code_version or "").partition(UPSTREAM)[0]
+
+
+def folds_upstream(code_version: str | None) -> bool:
+    """Whether a code version has its ancestors' folded in (so it changes when any of theirs does)."""
+    return UPSTREAM in (code_version or "")
+
 
 def with_upstream_code_versions(assets: Sequence[AssetsDefinition]) -> list[AssetsDefinition]:
     own: dict[AssetKey, str] = {}
@@ -39,6 +52,6 @@ def with_upstream_code_versions(assets: Sequence[AssetsDefinition]) -> list[Asse
         if not ups:
             return own[key] or None
         blob = "\n".join(f"{k.to_user_string()}={own[k]}" for k in ups).encode()
-        return f"{own[key]}|up:{hashlib.sha256(blob).hexdigest()[:10]}"
+        return f"{own[key]}{UPSTREAM}{hashlib.sha256(blob).hexdigest()[:10]}"
 
     return [a.map_asset_specs(lambda s: s.replace_attributes(code_version=lineage(s.key))) for a in assets]

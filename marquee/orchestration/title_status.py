@@ -92,7 +92,9 @@ from dagster._core.definitions.data_version import (
 )
 from dagster._core.events import JobFailureData
 
+from marquee.assets.common import content_version, trailer_content_version
 from marquee.assets.title import INCOMING_SIGNATURE_TAG
+from marquee.orchestration.lineage import folds_upstream, own_code_version
 from marquee.orchestration.logs import failure_reason
 
 if TYPE_CHECKING:
@@ -448,7 +450,7 @@ def stale_reasons(
     for t, mine in sinks.items():
         for s in mine:
             run = log.runs.get(log.used[s, ids[s][t]].run_id)
-            if run is None or run.assets is None or not _folded(asset_graph.get(s).code_version):
+            if run is None or run.assets is None or not folds_upstream(asset_graph.get(s).code_version):
                 continue
             for a in covers[s]:
                 if a in run.assets and ids[a].get(t, ids[s][t]) < ids[s][t]:
@@ -555,11 +557,6 @@ def _ancestors(asset_graph: BaseAssetGraph, key: AssetKey) -> set[AssetKey]:
     return found
 
 
-def _folded(code_version: str | None) -> bool:
-    """A code version with its ancestors' folded in by ``lineage.py`` (what certifying relies on)."""
-    return bool(code_version) and "|up:" in (code_version or "")
-
-
 def _asset_causes(
     tid: str,
     asset_graph: BaseAssetGraph,
@@ -607,7 +604,7 @@ def _asset_causes(
             else:
                 ran = representative.get((sink, sink_version), {}).get(key)
         if node.code_version and ran != node.code_version:
-            if _own(ran) != _own(node.code_version):
+            if own_code_version(ran) != own_code_version(node.code_version):
                 new_code.append(name)
             else:
                 downstream_of_new_code.append(name)
@@ -644,11 +641,6 @@ def _input_changed(
     return used.value != hashlib.sha256(now.encode()).hexdigest()
 
 
-def _own(code_version: str | None) -> str:
-    """An asset's own code version, without the upstream hash ``lineage.py`` appends."""
-    return (code_version or "").partition("|up:")[0]
-
-
 def _changed_files(
     tid: str,
     manifest: TitleManifest | None,
@@ -656,21 +648,22 @@ def _changed_files(
     trailer: Mapping[str, str] | None,
 ) -> Iterator[str]:
     """The title's files changed after ``title``/``trailer`` were materialised: their data versions
-    start with the source's and trailer's sha256 (24 hex digits; ``no-trailer`` without one)."""
+    carry the source's and the trailer's content versions (``assets/title.py``, ``assets/trailer.py``)."""
     if manifest is None:
         return
     source = title.get(tid) if title is not None else None
-    if source is not None and manifest.content_sha256 and source != manifest.content_sha256[:24]:
+    if source is not None and manifest.content_sha256 and source != content_version(manifest.content_sha256):
         what = f"{manifest.source_name}, {manifest.ingested_at}"
         yield f"the source was replaced after it was processed ({what})"
     took = trailer.get(tid) if trailer is not None else None
     if took is None:
         return
-    had_none = took.startswith("no-trailer")
+    took_content = trailer_content_version(took)
+    had_none = took_content is None
     if manifest.trailer_key is None:
         if not had_none:
             yield "the trailer was removed after the title was processed"
-    elif manifest.trailer_sha256 and not took.startswith(manifest.trailer_sha256[:24]):
+    elif manifest.trailer_sha256 and took_content != content_version(manifest.trailer_sha256):
         change = "added" if had_none else "replaced"
         yield f"a trailer was {change} after the title was processed ({manifest.trailer_name})"
 
