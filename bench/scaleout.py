@@ -35,7 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from deployment import client_env, deployment, gql, launch_backfill, title_assets  # noqa: E402
+from deployment import client_env, deployment, gql, ingest_titles, launch_backfill, title_assets  # noqa: E402
 
 from marquee.orchestration import cluster as cl  # noqa: E402
 from marquee.synth.edits import procedural_frames  # noqa: E402
@@ -66,18 +66,9 @@ def make_title(path: Path, seed: int, seconds: float, size: tuple[int, int]) -> 
 
 
 def ingest(state: cl.ClusterState, videos: dict[str, Path]) -> float:
-    from dagster import DagsterInstance
-
-    from marquee.resources.lake import LakeResource
-    from marquee.resources.settings import Settings
-
+    """Ingest and register the titles; returns the seconds it took."""
     t0 = time.perf_counter()
-    with client_env(state):
-        lake = LakeResource.from_settings(Settings.from_env())
-        for tid, video in videos.items():
-            lake.titles().ingest_file(video, title_id=tid)
-        with DagsterInstance.get() as instance:
-            instance.add_dynamic_partitions("titles", list(videos))
+    ingest_titles(state, videos)
     return time.perf_counter() - t0
 
 

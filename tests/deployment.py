@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,31 @@ def client_env(state: cluster.ClusterState) -> Iterator[dict[str, str]]:
     values = state.client_env()
     with cluster.environ({**values, "MARQUEE_CATALOG": None}):
         yield values
+
+
+def ingest_titles(state: cluster.ClusterState, videos: Mapping[str, Path]) -> None:
+    """Put these videos (title id -> file) into the deployment's S3 storage; register their partitions."""
+    from dagster import DagsterInstance
+
+    from marquee.resources.lake import LakeResource
+    from marquee.resources.settings import Settings
+
+    with client_env(state):
+        lake = LakeResource.from_settings(Settings.from_env())
+        for tid, video in videos.items():
+            lake.titles().ingest_file(video, title_id=tid)
+        with DagsterInstance.get() as instance:
+            instance.add_dynamic_partitions("titles", list(videos))
+
+
+def ingest_tiny_titles(state: cluster.ClusterState, folder: Path, titles: list[str], seed: int = 0) -> None:
+    """Two-shot 2.4 s titles (``videos.write_video``), one seed each, into the deployment."""
+    from videos import write_video
+
+    videos = {tid: folder / f"{tid}.mp4" for tid in titles}
+    for i, video in enumerate(videos.values()):
+        write_video(video, [30, 30], seed=seed + i)
+    ingest_titles(state, videos)
 
 
 def gql(where: cluster.ClusterState | str, query: str, variables: dict | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from deployment import backfill_status, client_env, launch_backfill, wait_for
+from deployment import backfill_status, client_env, ingest_tiny_titles, launch_backfill, wait_for
 from videos import write_video
 
 from marquee.orchestration import cluster as cl
@@ -26,23 +26,6 @@ pytestmark = pytest.mark.slow
 DONE = ("COMPLETED", "COMPLETED_SUCCESS")
 #: The fault tests need a few steps that write media and tables, not the whole graph.
 FIRST_STAGES = [{"path": [a]} for a in ("title", "shots", "keyframes", "faces", "face_embeddings")]
-
-
-def _ingest(state: cl.ClusterState, tmp_path: Path, titles: list[str], seed: int = 0) -> None:
-    """Put tiny titles into the deployment's S3 storage and register their partitions."""
-    from dagster import DagsterInstance
-
-    from marquee.resources.lake import LakeResource
-    from marquee.resources.settings import Settings
-
-    with client_env(state):
-        lake = LakeResource.from_settings(Settings.from_env())
-        for i, tid in enumerate(titles):
-            video = tmp_path / f"{tid}.mp4"
-            write_video(video, [30, 30], seed=seed + i)
-            lake.titles().ingest_file(video, title_id=tid)
-        with DagsterInstance.get() as instance:
-            instance.add_dynamic_partitions("titles", titles)
 
 
 def _runs(state: cl.ClusterState, titles: list[str]) -> list[dict]:
@@ -112,7 +95,7 @@ def test_backfill_of_four_titles_runs_on_two_workers_into_s3_and_survives_a_redi
     cluster: cl.ClusterState, tmp_path: Path
 ):
     titles = ["cl-one", "cl-two", "cl-three", "cl-four"]
-    _ingest(cluster, tmp_path, titles)
+    ingest_tiny_titles(cluster, tmp_path, titles)
     backfill = launch_backfill(cluster, titles)
 
     # Two runs start (one per worker); the other two wait in Dagster's queue (Postgres). Restart the
@@ -168,7 +151,7 @@ def test_a_worker_killed_mid_step_fails_its_run_and_the_retry_succeeds(
     cluster: cl.ClusterState, tmp_path: Path
 ):
     titles = ["kill-one", "kill-two"]
-    _ingest(cluster, tmp_path, titles, seed=10)
+    ingest_tiny_titles(cluster, tmp_path, titles, seed=10)
     launch_backfill(cluster, titles, FIRST_STAGES)
     from dagster import DagsterEventType, DagsterInstance
 

@@ -19,8 +19,15 @@ import time
 from pathlib import Path
 
 import pytest
-from deployment import ASSETS, FINISHED, backfill_status, client_env, gql, title_assets, wait_for
-from videos import write_video
+from deployment import (
+    ASSETS,
+    FINISHED,
+    backfill_status,
+    gql,
+    ingest_tiny_titles,
+    title_assets,
+    wait_for,
+)
 
 from marquee.orchestration import cluster as cl
 
@@ -56,23 +63,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH (scripts/system-packages.sh)"),
 ]
-
-
-def _ingest(state: cl.ClusterState, tmp_path: Path, titles: list[str]) -> None:
-    """Tiny titles into the deployment's S3 storage, their partitions registered."""
-    from dagster import DagsterInstance
-
-    from marquee.resources.lake import LakeResource
-    from marquee.resources.settings import Settings
-
-    with client_env(state):
-        lake = LakeResource.from_settings(Settings.from_env())
-        for i, tid in enumerate(titles):
-            video = tmp_path / f"{tid}.mp4"
-            write_video(video, [30, 30], seed=20 + i)
-            lake.titles().ingest_file(video, title_id=tid)
-        with DagsterInstance.get() as instance:
-            instance.add_dynamic_partitions("titles", titles)
 
 
 def _label(name: str, labels) -> str | None:
@@ -123,7 +113,7 @@ def test_dagster_ui_in_a_browser(cluster: cl.ClusterState, tmp_path: Path):
     state = cluster
     url = state.webserver_url
     t0 = time.monotonic()
-    _ingest(state, tmp_path, TITLES)
+    ingest_tiny_titles(state, tmp_path, TITLES, seed=20)
     names = sorted(n["assetKey"]["path"][-1] for n in gql(state, ASSETS)["assetNodes"])
     per_title = sorted(a["path"][-1] for a in title_assets(state))
     assert "shots" in per_title and len(names) > len(per_title), (names, per_title)

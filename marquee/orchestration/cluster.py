@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -673,33 +673,36 @@ def up(home: Path | None = None, *, workers: int = 2, model_slots: int | None = 
     except ClusterError:
         state = _new_state(home, workers, model_slots)
     state.save()
-    steps: list[tuple[str, Callable[[], Process]]] = [
-        ("postgres", lambda: _start_postgres(state)),
-        ("redis", lambda: _start_redis(state)),
-        ("s3", lambda: _start_s3(state)),
-    ]
-    try:
-        for name, start in steps:
+    starters = _starters(state)
+
+    def start_missing(names: Iterable[str]) -> None:
+        for name in names:
             if not _running(state, name):
-                state.processes[name] = start()
+                state.processes[name] = starters[name]()
                 state.save()
                 say(f"{name:<10} pid {state.processes[name].pid}")
-        _write_dagster_files(state)
-        _init_instance(state)
-        later: list[tuple[str, Callable[[], Process]]] = [
-            *((f"worker-{i}", (lambda i=i: _start_worker(state, i))) for i in range(1, state.workers + 1)),
-            ("daemon", lambda: _start_daemon(state)),
-            ("webserver", lambda: _start_webserver(state)),
-        ]
-        for name, start in later:
-            if not _running(state, name):
-                state.processes[name] = start()
-                state.save()
-                say(f"{name:<10} pid {state.processes[name].pid}")
-    except BaseException:
-        state.save()
-        raise
+
+    start_missing(SERVERS)
+    _write_dagster_files(state)  # the Dagster processes need the servers' addresses and schema
+    _init_instance(state)
+    start_missing(n for n in starters if n not in SERVERS)
     return state
+
+
+#: The servers every Dagster process of the deployment needs; ``up`` starts them first.
+SERVERS = ("postgres", "redis", "s3")
+
+
+def _starters(state: ClusterState) -> dict[str, Callable[[], Process]]:
+    """How to start each component, in start order (``down`` stops them in the reverse order)."""
+    return {
+        "postgres": lambda: _start_postgres(state),
+        "redis": lambda: _start_redis(state),
+        "s3": lambda: _start_s3(state),
+        **{f"worker-{i}": (lambda i=i: _start_worker(state, i)) for i in range(1, state.workers + 1)},
+        "daemon": lambda: _start_daemon(state),
+        "webserver": lambda: _start_webserver(state),
+    }
 
 
 def _running(state: ClusterState, name: str) -> bool:
@@ -712,14 +715,9 @@ def down(home: Path | None = None, *, say: Callable[[str], None] = print) -> lis
     (processes started by those it launched), after all of them are gone."""
     home = Path(home or default_home()).resolve()
     state = ClusterState.load(home)
-    order = [
-        "webserver",
-        "daemon",
-        *sorted(n for n in state.processes if n.startswith("worker-")),
-        "s3",
-        "redis",
-    ]
-    for name in order:
+    for name in reversed(_starters(state)):  # PostgreSQL last, through pg_ctl
+        if name == "postgres":
+            continue
         if proc := state.processes.get(name):
             _stop(proc)
             say(f"stopped {name}")
@@ -742,13 +740,7 @@ def restart(home: Path, name: str) -> Process:
     """Stop and start one component (``redis``, ``s3``, ``worker-N``, ...): for fault tests and for
     operators; its address stays the same."""
     state = ClusterState.load(home)
-    starters: dict[str, Callable[[], Process]] = {
-        "redis": lambda: _start_redis(state),
-        "s3": lambda: _start_s3(state),
-        "daemon": lambda: _start_daemon(state),
-        "webserver": lambda: _start_webserver(state),
-        **{f"worker-{i}": (lambda i=i: _start_worker(state, i)) for i in range(1, state.workers + 1)},
-    }
+    starters = {n: start for n, start in _starters(state).items() if n != "postgres"}  # pg_ctl owns it
     if name not in starters:
         raise ClusterError(f"cannot restart {name!r}: choose one of {', '.join(starters)}")
     if proc := state.processes.get(name):
