@@ -223,7 +223,9 @@ def run_video(
     rule = params.background
     with video_keyframes(path) as vk:
         started = time.perf_counter()
-        result = characters_from_images(vk.images(), detector, embedder, shots=vk.shots, params=params)
+        result = characters_from_images(
+            vk.images(), detector, embedder, load_image=vk.load_frame, shots=vk.shots, params=params
+        )
         wall = time.perf_counter() - started
         idents = ident_fn(result.faces, vk.scale)
         labels, chars = ours_summary(result)
@@ -307,7 +309,9 @@ def run_video(
             for k in sorted({1, 2, 3} - {params.faces_per_track}):
                 p2 = CharacterParams(faces_per_track=k)
                 t0 = time.perf_counter()
-                r2 = characters_from_images(vk.images(), detector, embedder, shots=vk.shots, params=p2)
+                r2 = characters_from_images(
+                    vk.images(), detector, embedder, load_image=vk.load_frame, shots=vk.shots, params=p2
+                )
                 w2 = time.perf_counter() - t0
                 lab2, ch2 = ours_summary(r2)
                 s2 = score_labels(

@@ -50,11 +50,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from marquee.ops.shots.base import Transition  # noqa: E402
 from marquee.ops.shots.evaluate import Score, match, score  # noqa: E402
 from marquee.ops.shots.registry import make_detector  # noqa: E402
-from marquee.ops.shots.run import detect_file  # noqa: E402
+from marquee.ops.shots.scan import detect_file  # noqa: E402
 from marquee.ops.shots.transnet import TransNetV2Model  # noqa: E402
+from marquee.ops.timeline import Transition  # noqa: E402
 from marquee.ops.video import decode_threads  # noqa: E402
 
 CACHE = REPO / "bench" / "cache"

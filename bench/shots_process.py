@@ -6,10 +6,10 @@ times the detectors in-process on short files with models loaded and warmed up b
 out what a user waits for: interpreter start, imports (torch), model loading, and output. This script
 times exactly the commands a user would type, each as its own process, on one 10-minute 1280x720 file.
 
-File: ``marquee.synth.edits.make_demo_title(seconds=600, size=(1280, 720))`` (25 fps, cuts, dissolves
-and fades), rendered once and cached under ``bench/cache/`` (gitignored; the key holds seconds, size
-and seed). Rendering 10 minutes takes several minutes on 2 cores; ``--seconds 20`` makes a short file
-for a quick try.
+File: ``marquee.synth.edits.random_edit_for_duration(seconds=600, size=(1280, 720))`` of the real clips
+found (25 fps, cuts, dissolves and fades), rendered once and cached under ``bench/cache/`` (gitignored;
+the key holds seconds, size and seed). Rendering 10 minutes takes several minutes on 2 cores;
+``--seconds 20`` makes a short file for a quick try.
 
 Tools (each a separate process, stdout to a file, stderr kept for errors):
 
@@ -54,7 +54,7 @@ BIN = Path(sys.executable).parent  # the venv's bin: marquee, scenedetect, pytho
 PYTHON = str(BIN / "python")
 SEED = 0
 # what `marquee shots --help` would not page in: torch and the shot detectors
-WARM_MARQUEE = "import torch, marquee.ops.shots.registry, marquee.ops.shots.run, marquee.orchestration.cli"
+WARM_MARQUEE = "import torch, marquee.ops.shots.registry, marquee.ops.shots.scan, marquee.orchestration.cli"
 
 
 @dataclass
@@ -82,9 +82,10 @@ def ensure_title(seconds: float, size: tuple[int, int]) -> tuple[Path, dict[str,
         print(f"rendering {path.name} ({seconds:g}s, {size[0]}x{size[1]}); this can take minutes", flush=True)
         t = time.perf_counter()
         code = (
-            "import sys; from marquee.synth.edits import make_demo_title; "
-            "make_demo_title(sys.argv[1], seconds=float(sys.argv[2]), seed=int(sys.argv[3]), "
-            "size=(int(sys.argv[4]), int(sys.argv[5])))"
+            "import sys, numpy as np; from marquee.synth.edits import random_edit_for_duration, render; "
+            "rng = np.random.default_rng(int(sys.argv[3])); "
+            "size = (int(sys.argv[4]), int(sys.argv[5])); "
+            "render(random_edit_for_duration(rng, float(sys.argv[2]), size=size, fps=25.0), sys.argv[1])"
         )
         argv = [PYTHON, "-c", code, str(path), str(seconds), str(SEED), str(size[0]), str(size[1])]
         subprocess.run(argv, check=True, cwd=REPO)

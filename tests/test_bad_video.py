@@ -18,10 +18,9 @@ import pytest
 from videos import write_audio_only, write_image, write_video
 
 from marquee.ops.errors import VideoError
-from marquee.ops.scan import scan_video
 from marquee.ops.shots.fast import FastDetector
 from marquee.ops.shots.registry import DEFAULT_DETECTOR, make_detector
-from marquee.ops.shots.run import detect_file
+from marquee.ops.shots.scan import detect_file, scan_video
 from marquee.ops.shots.signals import SignalTrack
 from marquee.ops.video import MIN_FRAMES, decode_frames, probe_video
 

@@ -1,8 +1,7 @@
 """The characters assets in Dagster: faces -> face_embeddings -> face_clusters -> character_graph.
 
-The end-to-end tests run the whole title job on a short video made from the real face photos in
-``shared/media/faces`` (skipped, with the reason, where those are absent); the model-update tests
-need no media.
+The end-to-end tests run the whole title job on a short video made from the real face photos shipped
+with the package (``marquee.synth.media``); the model-update tests need no media.
 """
 
 from __future__ import annotations

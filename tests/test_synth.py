@@ -25,9 +25,11 @@ from marquee.synth.edits import (
     make_demo_title,
     plan_truth,
     random_edit,
+    random_edit_for_duration,
     render,
     scan_source,
 )
+from marquee.synth.media import is_bundled
 
 SIZE = (160, 90)
 
@@ -206,14 +208,25 @@ def test_scan_finds_letterbox(tmp_path: Path) -> None:
     assert 24 <= y0 <= 30 and 78 <= y1 <= 84
 
 
-def test_demo_title_without_real_footage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_edit_without_real_footage_is_procedural(tmp_path: Path) -> None:
+    spec = random_edit_for_duration(np.random.default_rng(1), 6.0, size=SIZE, sources=[])
+    assert all(s.source.startswith(edits.PROCEDURAL) for s in spec.segments)
+    out = tmp_path / "procedural.mp4"
+    truth = render(spec, out)
+    assert truth.frame_count == 150 and truth.transitions
+    check_against_frames(truth, decode(out))
+    assert load_truth(out) == truth
+
+
+def test_the_demo_title_matches_its_truth_and_uses_bundled_media_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MARQUEE_SHARED_MEDIA", str(tmp_path / "no-such-folder"))
-    monkeypatch.setenv("MARQUEE_SYNTH_NO_PACKAGE_MEDIA", "1")
-    assert available_sources() == []
+    monkeypatch.setenv("MARQUEE_SYNTH_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "demo.mp4"
     truth = make_demo_title(out, seconds=6.0, seed=1, size=SIZE)
-    assert truth.frame_count == 150
-    assert truth.transitions
-    assert all(s["source"].startswith(edits.PROCEDURAL) for s in truth.segments)
+    assert truth.frame_count == 150 and truth.transitions
+    made_here = tmp_path / "cache" / "demo"  # the photos' footage, filmed from bundled photos
+    assert all(is_bundled(s["source"]) or Path(s["source"]).parent == made_here for s in truth.segments)
     check_against_frames(truth, decode(out))
     assert load_truth(out) == truth

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from marquee.ops.thumbnails.rank import RankPolicy, frame_candidates, select_diverse
 
 
@@ -59,3 +61,18 @@ def test_selection_is_diverse_by_shot_character_and_time():
     assert len({c.shot_id for c in chosen}) >= 4  # at most two per shot
     assert sum(c.primary_character == 0 for c in chosen) == 4  # the lead's share is capped
     assert len({c.frame for c in chosen}) == 8
+
+
+def test_a_two_shot_gives_one_candidate_per_time_gap_whichever_face_leads():
+    """Two characters in one shot, frames a second apart: near-duplicates, however the lead is chosen."""
+    faces = []
+    for k, lead in enumerate([0, 1, 0, 1]):  # frames 0, 25, 50, 75 of one shot, the lead alternating
+        faces += [
+            face(len(faces), k * 25, 0, lead, expr=0.95),
+            face(len(faces) + 1, k * 25, 0, 1 - lead, expr=0.5),
+        ]
+    kfs = [keyframe(f["frame"]) for f in faces[::2]]
+    policy = RankPolicy(top_k=8, per_character_share=1.0)
+    chosen = select_diverse(frame_candidates(faces, kfs, {0: 0.5, 1: 0.5}, policy), 40.0, policy)
+    times = sorted(c.time_s for c in chosen)
+    assert len(chosen) >= 1 and all(b - a >= policy.min_gap_s for a, b in itertools.pairwise(times))

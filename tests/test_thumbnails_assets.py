@@ -1,5 +1,5 @@
 """expression_model -> expression_scores -> thumbnail_candidates -> report, on the generated title
-with real faces (``conftest.materialised``; skipped where the face photos are absent)."""
+with real faces (``conftest.materialised``, made from the face photos bundled with the package)."""
 
 from __future__ import annotations
 
@@ -59,14 +59,14 @@ def test_candidates_have_crops_of_the_right_shape_and_a_face_free_logo_area(mate
 def test_retraining_the_expression_model_marks_scores_stale_and_a_backfill_refreshes_them(materialised):
     """A thumbnail dataset appears; the model is re-trained; expression_scores and what follows go
     stale (faces do not); re-materialising only those assets makes them fresh again."""
-    from marquee.synth.faces import faces_dir
+    from marquee.synth.media import bundled_media_dir
 
     lake, instance, defs = materialised["lake"], materialised["instance"], materialised["defs"]
     store = lake.store()
     model_job = defs.resolve_job_def("expression_model_job")
     assert model_job.execute_in_process(instance=instance).success  # the rule
     # Positives: portrait photos (artwork-like); negatives: the title's own keyframes.
-    for i, photo in enumerate(sorted(faces_dir().glob("*/*.jp*g"))[:6]):
+    for i, photo in enumerate(sorted((bundled_media_dir() / "faces").glob("*/*.jpg"))[:6]):
         store.write_bytes(f"datasets/thumbnails/demo/artwork/{i}.jpg", photo.read_bytes())
     for k in lake.warehouse().read_table("keyframes", "chars").to_pylist()[:12]:
         store.write_bytes(
@@ -126,8 +126,7 @@ def test_report_renders_in_a_headless_browser(materialised, tmp_path):
 def test_a_model_that_reads_embeddings_gets_each_faces_or_its_tracks_descriptor(materialised):
     """The title's descriptors feed a model trained on the same embedder; another embedder's
     descriptors are treated as missing, with a note saying to re-train."""
-    from marquee.assets.expression_scores import _model_embeddings
-    from marquee.ops.expressions.model import TrainedModel
+    from marquee.ops.expressions.model import TrainedModel, model_embeddings
     from marquee.ops.faces.tables import faces_from_table
 
     lake = materialised["lake"]
@@ -137,12 +136,12 @@ def test_a_model_that_reads_embeddings_gets_each_faces_or_its_tracks_descriptor(
     faces = faces_from_table(wh.read_table("faces", "chars"))
     ids = [f.face_id for f in faces]
     model = TrainedModel(pipeline=None, trained_version="trained-test", embedder=embedder, embedding_dim=128)
-    vectors, note = _model_embeddings(model, lake, "chars", faces, ids)
+    vectors, note = model_embeddings(model, table, faces, ids)
     assert note == "" and vectors.shape == (len(ids), 128)
     embedded = {r["face_id"] for r in table.to_pylist() if r["embedded"]}
     rows = {i: np.isfinite(vectors[n]).all() for n, i in enumerate(ids)}
     assert all(rows[i] for i in embedded)
     assert sum(rows.values()) > len(embedded)  # track means fill faces that were not embedded
     other = TrainedModel(None, trained_version="trained-x", embedder="facenet@1+x", embedding_dim=512)
-    vectors, note = _model_embeddings(other, lake, "chars", faces, ids)
+    vectors, note = model_embeddings(other, table, faces, ids)
     assert np.isnan(vectors).all() and "re-train expression_model" in note

@@ -205,7 +205,7 @@ def test_done_then_stale_after_replaced_and_trailer_added_ingests(env, videos):
     stale = statuses(instance, settings, lake).titles["alpha"]
     assert stale.status == "stale" and "source was replaced" not in stale.message
     assert "inputs changed since materialised: shots (from title), trailer (from title)" in stale.message
-    assert stale_in_dagster(instance, settings, "alpha") == {"shots", "trailer"}
+    assert stale_in_dagster(instance, settings, "alpha") == {"shots", "keyframes", "trailer"}
 
     assert run_title(defs, instance, "alpha", STEPS).success
     assert statuses(instance, settings, lake).titles["alpha"].status == "done"

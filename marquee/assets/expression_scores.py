@@ -13,29 +13,36 @@ import time
 from collections import defaultdict
 
 import numpy as np
-import pyarrow as pa
-from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, MaterializeResult, asset
+from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult
 
 from marquee.assets.common import (
-    HEAVY_RETRY,
+    Reads,
+    TitleStep,
     bad_input_fails_fast,
     check_result,
     current_model_bytes,
+    current_step,
+    load_keyframe,
     preview,
+    step_progress,
     table_data_version,
-    title_step,
+    title_asset,
 )
-from marquee.assets.expression_model import MODEL_PREFIX
-from marquee.assets.faces import load_keyframe
-from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import ModelUnavailableError
 from marquee.ops.expressions.emotion import FER_STORE_DIR, EmotionClassifier
-from marquee.ops.expressions.model import RuleModel, TrainedModel, feature_matrix, load_model
+from marquee.ops.expressions.model import (
+    RuleModel,
+    TrainedModel,
+    feature_matrix,
+    load_model,
+    model_embeddings,
+)
 from marquee.ops.expressions.signals import FaceMeshLandmarker, measure_faces
-from marquee.ops.faces.tables import embeddings_from_table, faces_from_table
+from marquee.ops.faces.tables import faces_from_table
 from marquee.ops.faces.types import FaceRecord
 from marquee.ops.prefetch import prefetched
 from marquee.resources.lake import LakeResource
+from marquee.resources.tables import MODELS, TABLES
 
 SCORES_CHECK = "every_face_scored"
 SIGNALS = (
@@ -58,15 +65,17 @@ SIGNALS = (
 
 def load_current_model(lake: LakeResource):
     """The stored current expression model, or the default rule when none was materialised yet."""
-    data = current_model_bytes(lake.store(), MODEL_PREFIX)
+    data = current_model_bytes(lake.store(), MODELS["expression"].prefix)
     return RuleModel() if data is None else load_model(data)
 
 
-@asset(
-    deps=["faces", "keyframes", "face_embeddings", AssetKey("expression_model")],
-    partitions_def=titles_partitions,
+#: Faces on their keyframes; the descriptors when the trained model reads them; the current model.
+READS = Reads("expression_scores", tables=("faces", "keyframes", "face_embeddings"), models=("expression",))
+
+
+@title_asset(
+    READS,
     code_version=f"expression_scores-3|facemesh@{FaceMeshLandmarker.version}|{EmotionClassifier.name}",
-    retry_policy=HEAVY_RETRY,
     group_name="thumbnails",
     kinds={"mediapipe", "duckdb"},
     check_specs=[
@@ -80,12 +89,11 @@ def load_current_model(lake: LakeResource):
     "exposure, smile and negative expression (CNN), the expression factors and score "
     "(`expression_scores`); per keyframe: best and mean (`frame_expressions`).",
 )
-@title_step
 def expression_scores(context: AssetExecutionContext, lake: LakeResource):
     title_id = context.partition_key
-    store, wh = lake.store(), lake.warehouse()
-    faces = faces_from_table(wh.read_table("faces", title_id))
-    keyframes = wh.read_table("keyframes", title_id).sort_by("frame").to_pylist()
+    store, step = lake.store(), current_step(context)
+    faces = faces_from_table(step.read("faces"))
+    keyframes = step.read("keyframes").sort_by("frame").to_pylist()
     model = load_current_model(lake)
     with bad_input_fails_fast():
         landmarker = FaceMeshLandmarker()
@@ -96,8 +104,9 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
     wanted = [k for k in keyframes if k["frame"] in by_frame]
     rows = []
     started = time.perf_counter()
+    progress = step_progress(context)("expressions", "keyframes")
     try:
-        for kf in prefetched(wanted, lambda row: load_keyframe(store, row)):
+        for done, kf in enumerate(prefetched(wanted, lambda row: load_keyframe(store, row)), 1):
             frame_faces = by_frame[kf.frame]
             measured = measure_faces(kf.image, [f.box for f in frame_faces], landmarker, emotions)
             for f, signals in zip(frame_faces, measured, strict=True):
@@ -105,11 +114,12 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
                     {"face_id": f.face_id, "frame": f.frame, "time_s": f.time_s, "shot_id": f.shot_id}
                     | signals.as_dict()
                 )
+            progress(done, len(wanted))
     finally:
         landmarker.close()
     seconds = time.perf_counter() - started
     x = feature_matrix(rows)
-    embeddings, note = _model_embeddings(model, lake, title_id, faces, [r["face_id"] for r in rows])
+    embeddings, note = _model_embeddings(model, step, faces, [r["face_id"] for r in rows])
     if note:
         context.log.warning(f"{title_id}: {note}")
     parts = model.parts(x) if rows else {}
@@ -122,10 +132,9 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
         for k in SIGNALS:
             if isinstance(r[k], float):
                 r[k] = None if np.isnan(r[k]) else round(r[k], 4)
-    table = pa.Table.from_pylist(rows, schema=SCORES_SCHEMA)
-    frames = _frame_rows(rows, keyframes)
-    frame_table = pa.Table.from_pylist(frames, schema=FRAMES_SCHEMA)
-    wh.write_tables(title_id, {"expression_scores": table, "frame_expressions": frame_table})
+    table = TABLES["expression_scores"].table(rows)
+    frame_table = TABLES["frame_expressions"].table(_frame_rows(rows, keyframes))
+    step.write({"expression_scores": table, "frame_expressions": frame_table})
     found = sum(bool(r["landmarks_found"]) for r in rows)
     context.log.info(f"{title_id}: scored {len(rows)} faces ({found} with landmarks) in {seconds:.1f}s")
     scored = {r["face_id"] for r in rows if 0.0 <= r["expression"] <= 1.0}
@@ -162,32 +171,13 @@ def _emotion_classifier(context: AssetExecutionContext, lake: LakeResource) -> E
 
 
 def _model_embeddings(
-    model, lake: LakeResource, title_id: str, faces: list[FaceRecord], face_ids: list[int]
+    model, step: TitleStep, faces: list[FaceRecord], face_ids: list[int]
 ) -> tuple[np.ndarray | None, str]:
     """Per scored face, the descriptor the model reads (NaN when none), and a note when the title's
-    descriptors cannot be used (another embedder than the model was trained with)."""
+    descriptors cannot be used; None when the model reads no descriptor (nothing is read)."""
     if not (isinstance(model, TrainedModel) and model.uses_embedding):
         return None, ""
-    table = lake.warehouse().read_table("face_embeddings", title_id)
-    made_by = set(table.column("embedder").drop_null().to_pylist()) if table.num_rows else set()
-    out = np.full((len(face_ids), model.embedding_dim), np.nan)
-    if made_by and made_by != {model.embedder}:
-        return out, (
-            f"face_embeddings made by {sorted(made_by)}, the expression model by {model.embedder}: "
-            "scored without the embedding; re-train expression_model with this embedder"
-        )
-    vectors = embeddings_from_table(table)
-    tracks: dict[int, list[np.ndarray]] = defaultdict(list)
-    track_of = {f.face_id: f.track_id for f in faces}
-    for face_id, v in vectors.items():
-        tracks[track_of.get(face_id, -1)].append(v)
-    for i, face_id in enumerate(face_ids):
-        v = vectors.get(face_id)
-        if v is None and tracks.get(track_of.get(face_id, -2)):
-            v = np.mean(tracks[track_of[face_id]], axis=0)
-        if v is not None and len(v) == model.embedding_dim:
-            out[i] = v
-    return out, ""
+    return model_embeddings(model, step.read("face_embeddings"), faces, face_ids)
 
 
 def _frame_rows(rows: list[dict], keyframes: list[dict]) -> list[dict]:
@@ -210,46 +200,3 @@ def _frame_rows(rows: list[dict], keyframes: list[dict]) -> list[dict]:
             }
         )
     return out
-
-
-SCORES_SCHEMA = pa.schema(
-    [
-        ("face_id", pa.int64()),
-        ("frame", pa.int64()),
-        ("time_s", pa.float64()),
-        ("shot_id", pa.int32()),
-        ("landmarks_found", pa.bool_()),
-        ("eye_open_left", pa.float32()),
-        ("eye_open_right", pa.float32()),
-        ("eye_open", pa.float32()),
-        ("mouth_open", pa.float32()),
-        ("yaw", pa.float32()),
-        ("pitch", pa.float32()),
-        ("roll", pa.float32()),
-        ("sharpness", pa.float32()),
-        ("size", pa.float32()),  # face box height, keyframe pixels
-        ("brightness", pa.float32()),
-        ("clipped", pa.float32()),
-        ("smile", pa.float32()),  # expression CNN: P(happy); null without its weights
-        ("negative", pa.float32()),  # P(angry + disgust + fear + sad)
-        ("eyes_open", pa.float32()),  # rule factors in [0, 1]
-        ("mouth_closed", pa.float32()),
-        ("sharp", pa.float32()),
-        ("frontal", pa.float32()),
-        ("expression", pa.float32()),  # the model's score
-        ("model", pa.string()),
-    ]
-)
-
-FRAMES_SCHEMA = pa.schema(
-    [
-        ("frame", pa.int64()),
-        ("time_s", pa.float64()),
-        ("shot_id", pa.int32()),
-        ("n_faces", pa.int32()),
-        ("best_expression", pa.float32()),
-        ("mean_expression", pa.float32()),
-        ("sharpness", pa.float32()),
-        ("brightness", pa.float32()),
-    ]
-)

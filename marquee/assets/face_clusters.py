@@ -15,26 +15,28 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from marquee.assets.common import (
-    HEAVY_RETRY,
+    Reads,
     check_result,
+    current_step,
     media_version,
     preview,
     short_hash,
     table_data_version,
-    title_step,
+    title_asset,
 )
-from marquee.assets.partitions import titles_partitions
 from marquee.ops.faces.embed import DEFAULT_FACE_EMBEDDER, embedder_class
 from marquee.ops.faces.pipeline import CharacterParams, cluster_characters
-from marquee.ops.faces.tables import characters_table, clusters_table, embeddings_from_table, faces_from_table
+from marquee.ops.faces.tables import characters_rows, clusters_rows, embeddings_from_table, faces_from_table
 from marquee.ops.faces.validate import cluster_problems
 from marquee.resources.lake import LakeResource
+from marquee.resources.tables import TABLES
 
 CLUSTERS_CHECK = "cluster_ids_consistent"
+#: Faces with their tracks and descriptors; keyframes and shots give screen time.
+READS = Reads("face_clusters", tables=("faces", "face_embeddings", "keyframes", "shots"))
 
 
 def clusters_config(embedder_name: str, params: CharacterParams) -> dict[str, Any]:
@@ -56,12 +58,9 @@ def build_face_clusters_asset(
     config = clusters_config(embedder_name, params)
     embedder_prefix = f"{embedder_class(embedder_name).name}@"
 
-    @asset(
-        name="face_clusters",
-        deps=["face_embeddings", "faces", "keyframes", "shots"],
-        partitions_def=titles_partitions,
+    @title_asset(
+        READS,
         code_version=f"face_clusters-1|{short_hash(config)}",
-        retry_policy=HEAVY_RETRY,
         group_name="characters",
         kinds={"scipy", "duckdb"},
         metadata={"config": MetadataValue.json(config)},
@@ -76,13 +75,12 @@ def build_face_clusters_asset(
         description="A character id per face (`face_clusters`) and a row per character (`characters`): "
         "faces, tracks, screen time, first appearance, representative face; background clusters marked.",
     )
-    @title_step
     def face_clusters(context: AssetExecutionContext, lake: LakeResource):
         title_id = context.partition_key
-        store, wh = lake.store(), lake.warehouse()
-        faces_rows = wh.read_table("faces", title_id)
+        store, step = lake.store(), current_step(context)
+        faces_rows = step.read("faces")
         faces = faces_from_table(faces_rows)
-        emb = wh.read_table("face_embeddings", title_id)
+        emb = step.read("face_embeddings")
         made_with = {e for e in emb.column("embedder").to_pylist() if not e.startswith(embedder_prefix)}
         if made_with:
             raise Failure(
@@ -91,8 +89,8 @@ def build_face_clusters_asset(
                 allow_retries=False,
             )
         vectors = embeddings_from_table(emb, faces)
-        keyframes = wh.read_table("keyframes", title_id).select(["frame", "time_s", "shot_id"])
-        shots = wh.read_table("shots", title_id).select(["shot_id", "start_s", "end_s"]).to_pylist()
+        keyframes = step.read("keyframes").select(["frame", "time_s", "shot_id"])
+        shots = step.read("shots").select(["shot_id", "start_s", "end_s"]).to_pylist()
         characters, _ = cluster_characters(
             faces,
             vectors,
@@ -120,9 +118,9 @@ def build_face_clusters_asset(
                 store.write_bytes(key, store.read_bytes(src))
                 face_keys[c.character_id] = key
         embedder_id = emb.column("embedder")[0].as_py() if emb.num_rows else embedder_prefix
-        per_face = clusters_table(faces, characters)
-        per_character = characters_table(characters, face_keys, embedder_id)
-        wh.write_tables(title_id, {"face_clusters": per_face, "characters": per_character})
+        per_face = TABLES["face_clusters"].table(clusters_rows(faces, characters))
+        per_character = TABLES["characters"].table(characters_rows(characters, face_keys, embedder_id))
+        step.write({"face_clusters": per_face, "characters": per_character})
         problems = cluster_problems(faces_rows.to_pylist(), per_face.to_pylist(), per_character.to_pylist())
         main = [c for c in characters if not c.background]
         context.log.info(

@@ -15,28 +15,32 @@ from dagster import (
     AssetsDefinition,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from marquee.assets.common import (
-    HEAVY_RETRY,
     MODEL_POOL,
+    Reads,
     bad_input_fails_fast,
     check_result,
+    current_step,
     preview,
     short_hash,
+    step_progress,
     table_data_version,
-    title_step,
+    title_asset,
 )
-from marquee.assets.partitions import titles_partitions
 from marquee.ops.faces.embed import DEFAULT_FACE_EMBEDDER, embedder_identity, embedder_spec
 from marquee.ops.faces.pipeline import CharacterParams, embed_tracks
-from marquee.ops.faces.tables import embeddings_table, faces_from_table
+from marquee.ops.faces.tables import embeddings_rows, faces_from_table
 from marquee.ops.faces.validate import embedding_problems
 from marquee.ops.images import decode_rgb
 from marquee.resources.lake import LakeResource
+from marquee.resources.tables import TABLES
 
 EMBEDDINGS_CHECK = "every_face_has_embedding_or_reason"
+
+
+READS = Reads("face_embeddings", tables=("faces", "keyframes"))
 
 
 def embeddings_version(embedder_name: str, embedder_params: dict[str, Any], params: CharacterParams) -> str:
@@ -53,13 +57,10 @@ def build_face_embeddings_asset(
     eparams = dict(embedder_params or {})
     params = params or CharacterParams()
 
-    @asset(
-        name="face_embeddings",
-        deps=["faces", "keyframes"],
-        partitions_def=titles_partitions,
+    @title_asset(
+        READS,
         pool=MODEL_POOL,
         code_version=embeddings_version(embedder_name, eparams, params),
-        retry_policy=HEAVY_RETRY,
         group_name="characters",
         kinds={"dlib", "duckdb"},
         metadata={"embedder": embedder_spec(embedder_name, **eparams)},
@@ -73,13 +74,12 @@ def build_face_embeddings_asset(
         description="Descriptors of the best few faces per track (`embedded`, `reason`, `embedder`, "
         "`embedding`), one row per face.",
     )
-    @title_step
     def face_embeddings(context: AssetExecutionContext, lake: LakeResource):
         title_id = context.partition_key
-        store, wh = lake.store(), lake.warehouse()
-        faces_rows = wh.read_table("faces", title_id)
+        store, step = lake.store(), current_step(context)
+        faces_rows = step.read("faces")
         faces = faces_from_table(faces_rows)
-        keyframes = wh.read_table("keyframes", title_id)
+        keyframes = step.read("keyframes")
         image_keys = dict(
             zip(keyframes.column("frame").to_pylist(), keyframes.column("image_key").to_pylist(), strict=True)
         )
@@ -92,12 +92,17 @@ def build_face_embeddings_asset(
 
         started = time.perf_counter()
         vectors = embed_tracks(
-            faces, load_image, embedder, k=params.faces_per_track, min_size=params.min_embed_size
+            faces,
+            load_image,
+            embedder,
+            k=params.faces_per_track,
+            min_size=params.min_embed_size,
+            progress=step_progress(context)("embeddings", "keyframes"),
         )
         seconds = time.perf_counter() - started
         identity = embedder_identity(embedder)
-        table = embeddings_table(faces, vectors, identity)
-        wh.write_table("face_embeddings", title_id, table)
+        table = TABLES["face_embeddings"].table(embeddings_rows(faces, vectors, identity))
+        step.write({"face_embeddings": table})
         problems = embedding_problems(faces_rows.to_pylist(), table.to_pylist())
         reasons: dict[str, int] = {}
         for f in faces:

@@ -15,21 +15,22 @@ from dagster import (
     AssetsDefinition,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from marquee.assets.common import (
-    HEAVY_RETRY,
     MODEL_POOL,
+    Reads,
     bad_input_fails_fast,
     check_result,
+    current_step,
+    load_keyframe,
     media_version,
     preview,
     short_hash,
+    step_progress,
     table_data_version,
-    title_step,
+    title_asset,
 )
-from marquee.assets.partitions import titles_partitions
 from marquee.ops.faces.detect import (
     DEFAULT_FACE_DETECTOR,
     detector_identity,
@@ -38,27 +39,23 @@ from marquee.ops.faces.detect import (
 )
 from marquee.ops.faces.pipeline import CharacterParams, KeyframeImage, detect_and_track
 from marquee.ops.faces.quality import face_thumbnail
-from marquee.ops.faces.tables import faces_table
+from marquee.ops.faces.tables import faces_rows
 from marquee.ops.faces.types import FaceRecord
 from marquee.ops.faces.validate import face_crop_problems
-from marquee.ops.images import decode_rgb, encode_jpeg
+from marquee.ops.images import encode_jpeg
 from marquee.ops.prefetch import prefetched
 from marquee.resources.lake import LakeResource
-from marquee.resources.storage import ObjectStore
+from marquee.resources.tables import TABLES
 
 FACES_CHECK = "faces_have_crops"
 CROP_SIZE = 128
+#: The keyframes, and the title's size (face boxes are stored in source-video pixels).
+READS = Reads("faces", tables=("titles", "keyframes"))
 
 
 def faces_version(detector_name: str, detector_params: dict[str, Any], params: CharacterParams) -> str:
     tracking = {"tracker": params.tracker.__dict__, "use_appearance": params.use_appearance}
     return f"faces-1|{detector_spec(detector_name, **detector_params)}|{short_hash(tracking)}"
-
-
-def load_keyframe(store: ObjectStore, row: dict[str, Any]) -> KeyframeImage:
-    """A keyframes-table row with its picture read from object storage."""
-    image = decode_rgb(store.read_bytes(row["image_key"]), store.url(row["image_key"]))
-    return KeyframeImage(int(row["frame"]), float(row["time_s"]), int(row["shot_id"]), image)
 
 
 def build_faces_asset(
@@ -70,13 +67,10 @@ def build_faces_asset(
     dparams = dict(detector_params or {})
     params = params or CharacterParams()
 
-    @asset(
-        name="faces",
-        deps=["keyframes"],
-        partitions_def=titles_partitions,
+    @title_asset(
+        READS,
         pool=MODEL_POOL,
         code_version=faces_version(detector_name, dparams, params),
-        retry_policy=HEAVY_RETRY,
         group_name="characters",
         kinds={"pytorch", "duckdb"},
         metadata={"detector": detector_spec(detector_name, **dparams)},
@@ -88,12 +82,11 @@ def build_faces_asset(
         description="Faces on every keyframe (box, score, 5 landmarks, size, quality) tracked within shots "
         "(`track_id`), with a square crop per face in object storage.",
     )
-    @title_step
     def faces(context: AssetExecutionContext, lake: LakeResource):
         title_id = context.partition_key
-        store, wh = lake.store(), lake.warehouse()
-        info = wh.read_table("titles", title_id).to_pylist()[0]
-        keyframes = wh.read_table("keyframes", title_id).sort_by("frame").to_pylist()
+        store, step = lake.store(), current_step(context)
+        info = step.read("titles").to_pylist()[0]
+        keyframes = step.read("keyframes").sort_by("frame").to_pylist()
         with bad_input_fails_fast():
             detector = make_face_detector(detector_name, **dparams)
         scale = float(info["width"]) / float(keyframes[0]["width"]) if keyframes else 1.0
@@ -108,11 +101,18 @@ def build_faces_asset(
 
         started = time.perf_counter()
         images = prefetched(keyframes, lambda row: load_keyframe(store, row))
-        records, _ = detect_and_track(images, detector, params=params, on_faces=store_crops)
+        records, _ = detect_and_track(
+            images,
+            detector,
+            params=params,
+            on_faces=store_crops,
+            progress=step_progress(context)("faces", "keyframes"),
+            total=len(keyframes),
+        )
         seconds = time.perf_counter() - started
         identity = detector_identity(detector)
-        table = faces_table(records, scale, identity, crop_keys)
-        wh.write_table("faces", title_id, table)
+        table = TABLES["faces"].table(faces_rows(records, scale, identity, crop_keys))
+        step.write({"faces": table})
         problems = face_crop_problems(table.to_pylist(), store.exists)
         n_tracks = len({f.track_id for f in records})
         context.log.info(

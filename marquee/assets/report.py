@@ -6,12 +6,10 @@ where. Later stages (characters, thumbnails, trailer moments) add their sections
 
 import io
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 from PIL import Image
 
-from marquee.assets.character_graph import graph_keys
-from marquee.assets.common import title_step
-from marquee.assets.partitions import titles_partitions
+from marquee.assets.common import Reads, TitleStep, current_step, title_asset
 from marquee.ops.report import (
     TRANSITION_COLOURS,
     Tile,
@@ -26,23 +24,29 @@ from marquee.ops.report import (
 from marquee.ops.thumbnails.crops import ASPECTS
 from marquee.resources.lake import LakeResource
 from marquee.resources.storage import ObjectStore
-from marquee.resources.warehouse import Warehouse
+from marquee.resources.tables import graph_keys, report_prefix
+
+#: Everything the page shows; each section is left out while its table is missing.
+READS = Reads(
+    "report",
+    tables=(
+        "titles",
+        "shots",
+        "keyframes",
+        "characters",
+        "character_nodes",
+        "character_edges",
+        "thumbnail_candidates",
+        "trailer_moments",
+        "trailerness",
+        "shot_labels",
+    ),
+)
 
 
-def report_prefix(title_id: str) -> str:
-    return f"reports/{title_id}"
-
-
-@asset(
-    deps=[
-        AssetKey("title"),
-        AssetKey("shots"),
-        AssetKey("keyframes"),
-        AssetKey("character_graph"),
-        AssetKey("thumbnail_candidates"),
-        AssetKey("trailer_moments"),
-    ],
-    partitions_def=titles_partitions,
+@title_asset(
+    READS,
+    retry_policy=None,
     code_version="report-4",
     group_name="report",
     kinds={"html"},
@@ -50,15 +54,12 @@ def report_prefix(title_id: str) -> str:
     "thumbnail candidates with their crops, trailer moments on a timeline, characters with their faces, "
     "screen time and graph, shot timeline, one keyframe per shot, shot table.",
 )
-@title_step
 def report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     title_id = context.partition_key
-    store, wh = lake.store(), lake.warehouse()
-    info = wh.read_table("titles", title_id).to_pylist()[0]
-    shots = wh.read_table("shots", title_id).sort_by("shot_id").to_pylist()
-    keyframes = wh.read_table("keyframes", title_id).sort_by(
-        [("shot_id", "ascending"), ("rank_in_shot", "ascending")]
-    )
+    store, step = lake.store(), current_step(context)
+    info = step.read("titles").to_pylist()[0]
+    shots = step.read("shots").sort_by("shot_id").to_pylist()
+    keyframes = step.read("keyframes").sort_by([("shot_id", "ascending"), ("rank_in_shot", "ascending")])
     best: dict[int, dict] = {}
     for k in keyframes.to_pylist():
         best.setdefault(k["shot_id"], k)
@@ -82,9 +83,9 @@ def report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeRes
         keyframes.num_rows,
         sheets,
         timeline,
-        characters_html=_characters(store, wh, title_id),
-        candidates_html=_candidates(store, wh, title_id),
-        moments_html=_moments(store, wh, title_id, float(info["duration_s"])),
+        characters_html=_characters(store, step),
+        candidates_html=_candidates(store, step),
+        moments_html=_moments(store, step, float(info["duration_s"])),
     )
     prefix = report_prefix(title_id)
     store.write_bytes(f"{prefix}/index.html", page.encode())
@@ -114,25 +115,25 @@ def _image(store: ObjectStore, key: str | None, max_side: int = 640) -> str:
     return data_uri(buf.getvalue(), "image/jpeg")
 
 
-def _characters(store: ObjectStore, wh: Warehouse, title_id: str) -> str:
+def _characters(store: ObjectStore, step: TitleStep) -> str:
     """The characters section (empty before the characters assets ran)."""
-    if not wh.has_table("characters", title_id):
+    if not step.has("characters"):
         return ""
-    characters = wh.read_table("characters", title_id).sort_by("character_id").to_pylist()
-    have_graph = wh.has_table("character_nodes", title_id) and wh.has_table("character_edges", title_id)
-    nodes = wh.read_table("character_nodes", title_id).to_pylist() if have_graph else []
-    edges = wh.read_table("character_edges", title_id).to_pylist() if have_graph else []
+    characters = step.read("characters").sort_by("character_id").to_pylist()
+    have_graph = step.has("character_nodes") and step.has("character_edges")
+    nodes = step.read("character_nodes").to_pylist() if have_graph else []
+    edges = step.read("character_edges").to_pylist() if have_graph else []
     faces = {c["character_id"]: _image(store, c["face_key"], 160) for c in characters if not c["background"]}
-    graph_png, _ = graph_keys(title_id)
+    graph_png, _ = graph_keys(step.title_id)
     graph = _image(store, graph_png, 960) or None
     return characters_section(characters, nodes, edges, faces, graph)
 
 
-def _candidates(store: ObjectStore, wh: Warehouse, title_id: str) -> str:
+def _candidates(store: ObjectStore, step: TitleStep) -> str:
     """The thumbnail candidates section (empty before that asset ran)."""
-    if not wh.has_table("thumbnail_candidates", title_id):
+    if not step.has("thumbnail_candidates"):
         return ""
-    rows = wh.read_table("thumbnail_candidates", title_id).sort_by("rank").to_pylist()
+    rows = step.read("thumbnail_candidates").sort_by("rank").to_pylist()
     images = {}
     for r in rows:
         for a in ASPECTS:
@@ -141,24 +142,22 @@ def _candidates(store: ObjectStore, wh: Warehouse, title_id: str) -> str:
     return candidates_section(rows, images, list(ASPECTS))
 
 
-def _moments(store: ObjectStore, wh: Warehouse, title_id: str, duration_s: float) -> str:
+def _moments(store: ObjectStore, step: TitleStep, duration_s: float) -> str:
     """The trailer moments section with its timeline (empty before those assets ran). Clips are
     linked, not inlined (they are video); the link is relative to the page, so it works wherever the
     object storage folder is opened or served as it is."""
-    if not (wh.has_table("trailer_moments", title_id) and wh.has_table("trailerness", title_id)):
+    if not (step.has("trailer_moments") and step.has("trailerness")):
         return ""
-    moments = wh.read_table("trailer_moments", title_id).sort_by("rank").to_pylist()
-    scores = wh.read_table("trailerness", title_id).sort_by("shot_id").to_pylist()
-    labels = (
-        wh.read_table("shot_labels", title_id).to_pylist() if wh.has_table("shot_labels", title_id) else []
-    )
+    moments = step.read("trailer_moments").sort_by("rank").to_pylist()
+    scores = step.read("trailerness").sort_by("shot_id").to_pylist()
+    labels = step.read("shot_labels").to_pylist() if step.has("shot_labels") else []
     used = {r["shot_id"] for r in labels if r["in_trailer"]}
     for r in scores:
         r["used"] = r["shot_id"] in used
     for m in moments:
         m["used_in_trailer"] = m["in_trailer"]
     posters = {m["rank"]: _image(store, m["poster_key"], 320) for m in moments}
-    depth = report_prefix(title_id).count("/") + 1
+    depth = report_prefix(step.title_id).count("/") + 1
     links = {m["rank"]: "../" * depth + m["clip_key"] for m in moments if m["clip_key"]}
     model = moments[0]["model"] if moments else ""
     return moments_section(duration_s, scores, moments, posters, links, model=model, has_trailer=bool(labels))

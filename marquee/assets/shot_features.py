@@ -14,70 +14,46 @@ must be placed in the model store (no package ships them).
 import time
 
 import numpy as np
-import pyarrow as pa
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue
 
 from marquee.assets.common import (
-    HEAVY_RETRY,
     MODEL_POOL,
+    Reads,
+    TitleStep,
     bad_input_fails_fast,
+    current_step,
+    load_keyframe,
     preview,
     table_data_version,
-    title_step,
+    title_asset,
 )
-from marquee.assets.faces import load_keyframe
-from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import UnknownChoiceError, VideoError
 from marquee.ops.prefetch import prefetched
 from marquee.ops.trailers.audio import analyze_audio
 from marquee.ops.trailers.features import (
-    SCALAR_FEATURES,
     FileFeatureTiming,
     ShotFeatures,
     face_features,
     features_for_file,
+    features_rows,
     shot_embeddings,
     shot_features,
 )
 from marquee.ops.trailers.visual import FrameEncoder
 from marquee.resources.lake import LakeResource
 from marquee.resources.storage import ObjectStore
-from marquee.resources.warehouse import Warehouse
+from marquee.resources.tables import TABLES
 
-FEATURES_SCHEMA = pa.schema(
-    [("shot_id", pa.int32())]
-    + [(name, pa.float64()) for name in SCALAR_FEATURES]
-    + [("embedding", pa.list_(pa.float32())), ("encoder", pa.string())]
+#: Shots (spans, motion), their best keyframes, the title's probe, and the faces with their characters
+#: and prominence.
+READS = Reads(
+    "shot_features",
+    tables=("titles", "shots", "keyframes", "faces", "face_clusters", "character_nodes"),
 )
 
 #: Keyframes per shot that the encoder sees (the best-ranked ones): long shots have many samples,
 #: and a few describe them as well as all.
 KEYFRAMES_PER_SHOT = 3
-
-
-def features_table(shot_ids: list[int], matrix: np.ndarray, embedding: np.ndarray, encoder: str) -> pa.Table:
-    rows = []
-    for i, sid in enumerate(shot_ids):
-        row = {"shot_id": sid, "embedding": embedding[i].tolist(), "encoder": encoder}
-        for j, name in enumerate(SCALAR_FEATURES):
-            v = float(matrix[i, j])
-            row[name] = None if np.isnan(v) else round(v, 6)
-        rows.append(row)
-    return pa.Table.from_pylist(rows, schema=FEATURES_SCHEMA)
-
-
-def features_from_table(table: pa.Table) -> tuple[list[int], np.ndarray, str]:
-    """(shot ids, model input rows = scalars then embedding, encoder) from a ``shot_features`` table."""
-    rows = table.sort_by("shot_id").to_pylist()
-    if not rows:
-        return [], np.zeros((0, len(SCALAR_FEATURES))), ""
-    scalars = np.array(
-        [[np.nan if r[n] is None else r[n] for n in SCALAR_FEATURES] for r in rows], np.float64
-    )
-    width = len(rows[0]["embedding"] or [])
-    emb = np.array([r["embedding"] or [0.0] * width for r in rows], np.float64).reshape(len(rows), width)
-    encoders = {r["encoder"] for r in rows}
-    return [r["shot_id"] for r in rows], np.hstack([scalars, emb]), encoders.pop()
 
 
 #: Frame encoders for the shot embedding: the default, or none at all.
@@ -92,35 +68,29 @@ def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefi
     if frame_encoder not in FRAME_ENCODERS:
         raise UnknownChoiceError(f"unknown frame encoder {frame_encoder!r}; choose one of {FRAME_ENCODERS}")
 
-    @asset(
-        name="shot_features",
-        deps=["shots", "keyframes", "faces", "face_clusters", "character_graph", "title"],
-        partitions_def=titles_partitions,
+    @title_asset(
+        READS,
         pool=MODEL_POOL,
         code_version=f"shot_features-1|{frame_encoder}@224|keyframes={KEYFRAMES_PER_SHOT}",
-        retry_policy=HEAVY_RETRY,
         group_name="trailers",
         kinds={"pytorch", "pyav", "duckdb"},
         description="Per film shot: length, position, motion, audio loudness and onsets, faces and "
         "character prominence, and the MobileNetV2 embedding of its keyframes.",
     )
-    @title_step
     def shot_features_asset(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
         title_id = context.partition_key
-        store, wh, registry = lake.store(), lake.warehouse(), lake.titles()
-        info = wh.read_table("titles", title_id).to_pylist()[0]
-        shots = wh.read_table("shots", title_id).sort_by("shot_id").to_pylist()
+        store, step, registry = lake.store(), current_step(context), lake.titles()
+        info = step.read("titles").to_pylist()[0]
+        shots = step.read("shots").sort_by("shot_id").to_pylist()
         shot_ids = [int(s["shot_id"]) for s in shots]
         timings: dict[str, float] = {}
 
         # Faces and characters (already computed by the characters stages).
-        faces = wh.read_table("faces", title_id).to_pylist()
-        character_of = {
-            r["face_id"]: r["character_id"] for r in wh.read_table("face_clusters", title_id).to_pylist()
-        }
+        faces = step.read("faces").to_pylist()
+        character_of = {r["face_id"]: r["character_id"] for r in step.read("face_clusters").to_pylist()}
         for f in faces:
             f["character_id"] = character_of.get(f["face_id"], -1)
-        nodes = {r["character_id"]: r for r in wh.read_table("character_nodes", title_id).to_pylist()}
+        nodes = {r["character_id"]: r for r in step.read("character_nodes").to_pylist()}
         face_cols = face_features(
             shot_ids, faces, frame_area=float(info["width"]) * float(info["height"]), characters=nodes
         )
@@ -154,7 +124,7 @@ def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefi
             t0 = time.perf_counter()
             embedding, n_encoded, encoder_version = None, 0, ""
             if encoder is not None:
-                embedding, n_encoded = _keyframe_embeddings(store, wh, title_id, shot_ids, encoder)
+                embedding, n_encoded = _keyframe_embeddings(store, step, shot_ids, encoder)
                 encoder_version = encoder.version
             timings["visual_s"] = time.perf_counter() - t0
             feats = shot_features(
@@ -168,8 +138,10 @@ def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefi
                 embeddings=embedding,
                 encoder=encoder_version,
             )
-        table = features_table(shot_ids, feats.scalars, feats.embedding, encoder_version)
-        wh.write_table("shot_features", title_id, table)
+        table = TABLES["shot_features"].table(
+            features_rows(shot_ids, feats.scalars, feats.embedding, encoder_version)
+        )
+        step.write({"shot_features": table})
         context.log.info(
             f"{title_id}: features for {len(shot_ids)} shots ({n_encoded} keyframes or clips encoded, "
             f"audio {'yes' if has_audio else 'none'})"
@@ -192,12 +164,10 @@ def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefi
 
 
 def _keyframe_embeddings(
-    store: ObjectStore, wh: Warehouse, title_id: str, shot_ids: list[int], encoder: FrameEncoder
+    store: ObjectStore, step: TitleStep, shot_ids: list[int], encoder: FrameEncoder
 ) -> tuple[np.ndarray, int]:
     """Per shot the mean embedding of its best ``KEYFRAMES_PER_SHOT`` stored keyframes."""
-    keyframes = wh.read_table("keyframes", title_id).sort_by(
-        [("shot_id", "ascending"), ("rank_in_shot", "ascending")]
-    )
+    keyframes = step.read("keyframes").sort_by([("shot_id", "ascending"), ("rank_in_shot", "ascending")])
     per_shot: dict[int, list[dict]] = {}
     for k in keyframes.to_pylist():
         chosen = per_shot.setdefault(int(k["shot_id"]), [])

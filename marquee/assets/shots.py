@@ -9,10 +9,8 @@ everything downstream stale for every title.
 
 import hashlib
 import json
-import time
 from collections import Counter
 
-import pyarrow as pa
 from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
@@ -27,26 +25,34 @@ from dagster import (
 from marquee.assets.common import (
     HEAVY_RETRY,
     MODEL_POOL,
+    Reads,
     bad_input_fails_fast,
     check_result,
+    current_step,
     media_version,
     preview,
+    step_progress,
     table_data_version,
     title_step,
 )
 from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
 from marquee.ops.keyframes import KeyframePolicy, KeyframeSpool, select_keyframes
-from marquee.ops.scan import ScanResult, scan_video
-from marquee.ops.shots.base import ShotDetector, Transition
+from marquee.ops.shots.base import ShotDetector
 from marquee.ops.shots.registry import make_detector
+from marquee.ops.shots.scan import ScanResult, scan_video
 from marquee.ops.shots.validate import keyframe_problems, tiling_problems
+from marquee.ops.timeline import transitions_from_rows
 from marquee.resources.lake import LakeResource
+from marquee.resources.tables import TABLES
 
 SHOTS = AssetKey("shots")
 KEYFRAMES = AssetKey("keyframes")
 SHOTS_CHECK = "shots_tile_the_title"
 KEYFRAMES_CHECK = "keyframes_exist"
+SHOTS_READS = Reads("shots", tables=("titles",))
+#: ``keyframes`` alone (after a keyframe-policy change) reads the stored shots instead of detecting them.
+KEYFRAMES_READS = Reads("keyframes", tables=("titles", "shots"))
 
 
 def policy_version(policy: KeyframePolicy) -> str:
@@ -69,7 +75,7 @@ def build_shots_assets(
         specs=[
             AssetSpec(
                 SHOTS,
-                deps=["title"],
+                deps=SHOTS_READS.deps,
                 code_version=shots_version,
                 group_name="shots",
                 kinds={"pyav", "duckdb"},
@@ -80,7 +86,7 @@ def build_shots_assets(
             ),
             AssetSpec(
                 KEYFRAMES,
-                deps=[SHOTS],
+                deps=KEYFRAMES_READS.deps,
                 code_version=keyframes_version,
                 group_name="shots",
                 kinds={"pyav", "duckdb"},
@@ -103,25 +109,18 @@ def build_shots_assets(
         can_subset=True,
         retry_policy=HEAVY_RETRY,
     )
-    @title_step
+    @title_step(SHOTS_READS, KEYFRAMES_READS)
     def shots_and_keyframes(context: AssetExecutionContext, lake: LakeResource):
         title_id = context.partition_key
         selected = context.selected_asset_keys
-        warehouse = lake.warehouse()
-        info = warehouse.read_table("titles", title_id).to_pylist()[0]
+        step = current_step(context)
+        info = step.read("titles").to_pylist()[0]
         registry = lake.titles()
         manifest = registry.manifest(title_id)
         detector: ShotDetector | None = make_detector(detector_name, **params) if SHOTS in selected else None
-        fixed = (
-            None if detector is not None else _transitions_from_table(warehouse.read_table("shots", title_id))
-        )
+        fixed = None if detector is not None else transitions_from_rows(step.read("shots").to_pylist())
         spool = KeyframeSpool(policy) if KEYFRAMES in selected else None
-        last_log = [0.0]
-
-        def progress(done: int, total: int) -> None:
-            if time.monotonic() - last_log[0] > 10 or done == total:
-                last_log[0] = time.monotonic()
-                context.log.info(f"{title_id}: decoded {done}/{total or '?'} frames")
+        progress = step_progress(context)("decoding", "frames")
 
         try:
             with registry.local_file(manifest.source_key, lake.scratch()) as path:
@@ -156,35 +155,10 @@ def _emit_shots(
     detector: ShotDetector,
     duration_s: float,
 ):
-    spans = {
-        t.start_frame if t.kind == "cut" else (t.start_frame + t.end_frame + 1) // 2: t
-        for t in scan.transitions
-    }
-    rows = []
-    motion = scan.shot_motion or [None] * len(scan.shots)
-    for shot, shot_motion in zip(scan.shots, motion, strict=True):
-        start_s, end_s = scan.shot_times(shot)
-        t = spans.get(shot.start_frame)
-        rows.append(
-            {
-                "shot_id": shot.shot_id,
-                "start_frame": shot.start_frame,
-                "end_frame": shot.end_frame,
-                "start_s": round(start_s, 6),
-                "end_s": round(end_s, 6),
-                "duration_s": round(end_s - start_s, 6),
-                "n_frames": shot.end_frame - shot.start_frame + 1,
-                "transition": shot.transition,
-                "transition_start_frame": t.start_frame if t else None,
-                "transition_end_frame": t.end_frame if t else None,
-                "confidence": round(float(shot.confidence), 4),
-                "motion": shot_motion,
-                "detector": detector.identity,
-            }
-        )
-    table = pa.Table.from_pylist(rows, schema=SHOTS_SCHEMA)
+    rows = scan.shot_rows(detector.identity)
+    table = TABLES["shots"].table(rows)
     problems = tiling_problems(rows, scan.frame_count)
-    lake.warehouse().write_table("shots", title_id, table)
+    current_step(context).write({"shots": table})
     kinds = Counter(r["transition"] for r in rows)
     model_frames = int(getattr(detector, "model_frames", 0) or 0)
     yield MaterializeResult(
@@ -236,8 +210,8 @@ def _emit_keyframes(
                 "image_key": key,
             }
         )
-    table = pa.Table.from_pylist(rows, schema=KEYFRAMES_SCHEMA)
-    lake.warehouse().write_table("keyframes", title_id, table)
+    table = TABLES["keyframes"].table(rows)
+    current_step(context).write({"keyframes": table})
     problems = keyframe_problems(rows, [s.shot_id for s in scan.shots], store.exists)
     per_shot = len(rows) / max(1, len(scan.shots))
     yield MaterializeResult(
@@ -253,55 +227,5 @@ def _emit_keyframes(
     )
     yield check_result(KEYFRAMES, KEYFRAMES_CHECK, problems)
 
-
-def _transitions_from_table(table: pa.Table) -> list[Transition]:
-    out = []
-    for r in table.to_pylist():
-        if r["transition"] in ("cut", "dissolve", "fade") and r["transition_start_frame"] is not None:
-            out.append(
-                Transition(
-                    int(r["transition_start_frame"]),
-                    int(r["transition_end_frame"]),
-                    r["transition"],
-                    float(r["confidence"]),
-                )
-            )
-    return out
-
-
-SHOTS_SCHEMA = pa.schema(
-    [
-        ("shot_id", pa.int32()),
-        ("start_frame", pa.int64()),
-        ("end_frame", pa.int64()),
-        ("start_s", pa.float64()),
-        ("end_s", pa.float64()),
-        ("duration_s", pa.float64()),
-        ("n_frames", pa.int64()),
-        ("transition", pa.string()),
-        ("transition_start_frame", pa.int64()),
-        ("transition_end_frame", pa.int64()),
-        ("confidence", pa.float32()),
-        # Median over the shot's own frames (not its first, none inside a transition) of the mean
-        # absolute difference of consecutive 48x27 grey frames, in [0, 1]: ~0 for a still shot.
-        ("motion", pa.float32()),
-        ("detector", pa.string()),
-    ]
-)
-
-KEYFRAMES_SCHEMA = pa.schema(
-    [
-        ("frame", pa.int64()),
-        ("time_s", pa.float64()),
-        ("shot_id", pa.int32()),
-        ("kind", pa.string()),
-        ("rank_in_shot", pa.int16()),
-        ("sharpness", pa.float32()),
-        ("brightness", pa.float32()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("image_key", pa.string()),
-    ]
-)
 
 __all__ = ["KEYFRAMES", "SHOTS", "build_shots_assets"]

@@ -8,18 +8,18 @@ RGBA) a copy of each crop with the logo composited into that box is stored too.
 
 from collections import defaultdict
 
-from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue
 
 from marquee.assets.common import (
-    HEAVY_RETRY,
+    Reads,
     check_result,
+    current_step,
     media_version,
     preview,
     short_hash,
     table_data_version,
-    title_step,
+    title_asset,
 )
-from marquee.assets.partitions import titles_partitions
 from marquee.ops.faces.tables import faces_from_table
 from marquee.ops.images import decode_rgb, decode_rgba, encode_jpeg
 from marquee.ops.thumbnails.candidates import (
@@ -30,6 +30,7 @@ from marquee.ops.thumbnails.candidates import (
 from marquee.ops.thumbnails.crops import ASPECTS, CropPolicy
 from marquee.ops.thumbnails.rank import RankPolicy, frame_candidates, select_diverse
 from marquee.resources.lake import LakeResource
+from marquee.resources.tables import TABLES
 
 CANDIDATES_CHECK = "candidates_point_at_images"
 RANK_POLICY = RankPolicy()
@@ -40,11 +41,17 @@ def logo_key(title_id: str) -> str:
     return f"titles/{title_id}/logo.png"
 
 
-@asset(
-    deps=["expression_scores", "face_clusters", "character_graph", "faces", "keyframes", "title"],
-    partitions_def=titles_partitions,
-    code_version=f"thumbnail_candidates-1|{short_hash([RANK_POLICY.__dict__, CROP_POLICY.__dict__])}",
-    retry_policy=HEAVY_RETRY,
+#: Faces with their characters and expression scores, the characters' screen-time shares, the
+#: keyframes to crop, and the title's size and duration.
+READS = Reads(
+    "thumbnail_candidates",
+    tables=("titles", "faces", "face_clusters", "characters", "expression_scores", "keyframes"),
+)
+
+
+@title_asset(
+    READS,
+    code_version=f"thumbnail_candidates-2|{short_hash([RANK_POLICY.__dict__, CROP_POLICY.__dict__])}",
     group_name="thumbnails",
     kinds={"opencv", "duckdb"},
     check_specs=[
@@ -57,21 +64,20 @@ def logo_key(title_id: str) -> str:
     description="Ranked thumbnail candidates (prominence x expression x quality, diverse by character, shot "
     "and time) with crops for 16:9, 2:3, 1:1, 4:5 and a logo-safe box in each.",
 )
-@title_step
 def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
     title_id = context.partition_key
-    store, wh = lake.store(), lake.warehouse()
-    info = wh.read_table("titles", title_id).to_pylist()[0]
-    faces_table = wh.read_table("faces", title_id)
+    store, step = lake.store(), current_step(context)
+    info = step.read("titles").to_pylist()[0]
+    faces_table = step.read("faces")
     faces_by_frame = defaultdict(list)
     for f in faces_from_table(faces_table):
         faces_by_frame[f.frame].append(f)
     face_rows = {r["face_id"]: r for r in faces_table.to_pylist()}
-    clusters = {r["face_id"]: r for r in wh.read_table("face_clusters", title_id).to_pylist()}
-    scores = {r["face_id"]: r for r in wh.read_table("expression_scores", title_id).to_pylist()}
-    characters = wh.read_table("characters", title_id).to_pylist()
+    clusters = {r["face_id"]: r for r in step.read("face_clusters").to_pylist()}
+    scores = {r["face_id"]: r for r in step.read("expression_scores").to_pylist()}
+    characters = step.read("characters").to_pylist()
     prominence = {c["character_id"]: c["screen_time_share"] for c in characters if not c["background"]}
-    keyframes = {k["frame"]: k for k in wh.read_table("keyframes", title_id).to_pylist()}
+    keyframes = {k["frame"]: k for k in step.read("keyframes").to_pylist()}
     rows = []
     for fid, r in face_rows.items():
         if fid in scores and fid in clusters:
@@ -115,8 +121,8 @@ def thumbnail_candidates(context: AssetExecutionContext, lake: LakeResource):
                 logo_keys[name] = f"{prefix}/{name}-logo.jpg"
                 store.write_bytes(logo_keys[name], encode_jpeg(rendered.with_logo[name]))
         media.append(CandidateMedia(rank, c, frame_key, keys, logo_keys, rendered, scale[c.frame]))
-    table = candidate_rows(media)
-    wh.write_table("thumbnail_candidates", title_id, table)
+    table = TABLES["thumbnail_candidates"].table(candidate_rows(media))
+    step.write({"thumbnail_candidates": table})
     problems = [
         f"rank {r['rank']}: {key} missing"
         for r in table.to_pylist()

@@ -1,13 +1,19 @@
 """``title``: probe the ingested video of a title and record what it is."""
 
-import pyarrow as pa
-from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue
 
-from marquee.assets.common import HEAVY_RETRY, bad_input_fails_fast, content_version, preview, title_step
-from marquee.assets.partitions import titles_partitions
+from marquee.assets.common import (
+    Reads,
+    bad_input_fails_fast,
+    content_version,
+    current_step,
+    preview,
+    title_asset,
+)
 from marquee.ops.errors import VideoError
 from marquee.ops.video import file_sha256, probe_video
 from marquee.resources.lake import LakeResource
+from marquee.resources.tables import TABLES
 from marquee.resources.titles import TitleRegistry
 
 TITLE_CODE_VERSION = "title-1"
@@ -15,16 +21,18 @@ TITLE_CODE_VERSION = "title-1"
 INCOMING_SIGNATURE_TAG = "marquee/incoming_signature"
 
 
-@asset(
-    partitions_def=titles_partitions,
+#: The title's manifest and source file only: no table.
+READS = Reads("title")
+
+
+@title_asset(
+    READS,
     code_version=TITLE_CODE_VERSION,
-    retry_policy=HEAVY_RETRY,
     group_name="ingest",
     kinds={"pyav", "duckdb"},
     description="Probe the title's video (duration, frame rate incl. VFR, frame count, resolution, rotation, "
     "audio, content hash) into the `titles` table. Bad input fails this title only, naming file and reason.",
 )
-@title_step
 def title(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     title_id = context.partition_key
     registry = lake.titles()
@@ -49,8 +57,8 @@ def title(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResu
         "manifest_version": manifest.version,
         "ingested_at": manifest.ingested_at,
     }
-    table = pa.Table.from_pylist([row])
-    lake.warehouse().write_table("titles", title_id, table)
+    table = TABLES["titles"].table([row])
+    current_step(context).write({"titles": table})
     context.log.info(
         f"{title_id}: {info.frame_count} frames, {info.duration_s:.1f}s at {info.fps:.3f} fps, "
         f"{info.width}x{info.height}{' VFR' if info.variable_frame_rate else ''}"

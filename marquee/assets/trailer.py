@@ -7,51 +7,27 @@ title. The data version is the trailer file's hash (plus the shot detector): rep
 ``trailer_matches`` and what learns from it stale, while the film's own stages stay fresh.
 """
 
-import pyarrow as pa
-from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult
 
 from marquee.assets.common import (
-    HEAVY_RETRY,
     MODEL_POOL,
+    Reads,
     bad_input_fails_fast,
+    current_step,
     preview,
-    title_step,
+    title_asset,
     trailer_data_version,
 )
-from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
-from marquee.ops.scan import scan_video
 from marquee.ops.shots.registry import make_detector
+from marquee.ops.shots.scan import scan_video
 from marquee.ops.video import file_sha256, probe_video
 from marquee.resources.lake import LakeResource
+from marquee.resources.tables import TABLES
 
-TRAILERS_SCHEMA = pa.schema(
-    [
-        ("has_trailer", pa.bool_()),
-        ("path", pa.string()),
-        ("source_name", pa.string()),
-        ("duration_s", pa.float64()),
-        ("fps", pa.float64()),
-        ("frame_count", pa.int64()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("content_sha256", pa.string()),
-        ("n_shots", pa.int32()),
-        ("detector", pa.string()),
-    ]
-)
-
-TRAILER_SHOTS_SCHEMA = pa.schema(
-    [
-        ("shot_id", pa.int32()),
-        ("start_frame", pa.int64()),
-        ("end_frame", pa.int64()),
-        ("start_s", pa.float64()),
-        ("end_s", pa.float64()),
-        ("transition", pa.string()),
-        ("confidence", pa.float32()),
-    ]
-)
+#: The trailer comes from the title's manifest, which the `title` asset adopts (from ``incoming/``)
+#: before anything reads it: a dependency on `title` that no table read expresses.
+READS = Reads("trailer", after=("title",))
 
 
 def build_trailer_asset(
@@ -61,32 +37,22 @@ def build_trailer_asset(
     params = dict(detector_params or {})
     identity = make_detector(detector_name, **params).identity
 
-    @asset(
-        name="trailer",
-        deps=["title"],
-        partitions_def=titles_partitions,
+    @title_asset(
+        READS,
         pool=MODEL_POOL,
         code_version=f"trailer-1|{identity}",
-        retry_policy=HEAVY_RETRY,
         group_name="trailers",
         kinds={"pyav", "duckdb"},
         description="The title's trailer, if it has one: probe and hash (`trailers`) and its own shots "
         "(`trailer_shots`). Empty for titles without a trailer.",
     )
-    @title_step
     def trailer(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
         title_id = context.partition_key
-        registry, wh = lake.titles(), lake.warehouse()
+        registry, step = lake.titles(), current_step(context)
         manifest = registry.manifest(title_id)
         if manifest.trailer_key is None:
             row = {"has_trailer": False, "n_shots": 0, "detector": identity}
-            wh.write_tables(
-                title_id,
-                {
-                    "trailers": pa.Table.from_pylist([row], schema=TRAILERS_SCHEMA),
-                    "trailer_shots": TRAILER_SHOTS_SCHEMA.empty_table(),
-                },
-            )
+            step.write({"trailers": [row], "trailer_shots": []})
             context.log.info(f"{title_id}: no trailer")
             return MaterializeResult(
                 metadata={"has_trailer": False},
@@ -107,20 +73,7 @@ def build_trailer_asset(
                     )
                 except VideoError as exc:  # name the stored file, not a scratch copy
                     raise VideoError(url, exc.reason) from exc
-        shots = []
-        for s in scan.shots:
-            start_s, end_s = scan.shot_times(s)
-            shots.append(
-                {
-                    "shot_id": s.shot_id,
-                    "start_frame": s.start_frame,
-                    "end_frame": s.end_frame,
-                    "start_s": round(start_s, 6),
-                    "end_s": round(end_s, 6),
-                    "transition": s.transition,
-                    "confidence": round(float(s.confidence), 4),
-                }
-            )
+        shots = scan.shot_rows()
         row = {
             "has_trailer": True,
             "path": url,
@@ -134,11 +87,8 @@ def build_trailer_asset(
             "n_shots": len(shots),
             "detector": identity,
         }
-        shots_table = pa.Table.from_pylist(shots, schema=TRAILER_SHOTS_SCHEMA)
-        wh.write_tables(
-            title_id,
-            {"trailers": pa.Table.from_pylist([row], schema=TRAILERS_SCHEMA), "trailer_shots": shots_table},
-        )
+        shots_table = TABLES["trailer_shots"].table(shots)
+        step.write({"trailers": [row], "trailer_shots": shots_table})
         context.log.info(f"{title_id}: trailer {info.duration_s:.1f}s, {len(shots)} shots")
         return MaterializeResult(
             metadata={

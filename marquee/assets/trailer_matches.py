@@ -9,78 +9,42 @@ empty tables, so a backfill over every title simply skips them.
 
 import time
 
-import pyarrow as pa
 from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     DataVersion,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from marquee.assets.common import (
-    HEAVY_RETRY,
     NO_TRAILER,
+    Reads,
     bad_input_fails_fast,
     check_result,
+    current_step,
     preview,
+    step_progress,
     table_data_version,
-    title_step,
+    title_asset,
 )
-from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import VideoError
-from marquee.ops.shots.base import Shot
+from marquee.ops.timeline import Shot, shots_from_rows
 from marquee.ops.trailers.decode import fingerprint_film_timed, trailer_luma_timed
-from marquee.ops.trailers.labels import DEFAULT_TEMPERATURE, soft_labels
-from marquee.ops.trailers.match import THRESHOLD, TrailerMatchResult, match_shots
+from marquee.ops.trailers.labels import DEFAULT_TEMPERATURE
+from marquee.ops.trailers.match import THRESHOLD, match_trailer
 from marquee.resources.lake import LakeResource
+from marquee.resources.tables import TABLES
 
 MATCHES_CHECK = "every_trailer_shot_has_a_row"
 
-MATCHES_SCHEMA = pa.schema(
-    [
-        ("trailer_shot_id", pa.int32()),
-        ("trailer_start_s", pa.float64()),
-        ("trailer_end_s", pa.float64()),
-        ("trailer_start_frame", pa.int64()),
-        ("trailer_end_frame", pa.int64()),
-        ("film_shot_id", pa.int32()),  # null: unmatched (title card, shot not in the film)
-        ("film_start_s", pa.float64()),
-        ("film_end_s", pa.float64()),
-        ("film_start_frame", pa.int64()),
-        ("film_end_frame", pa.int64()),
-        ("similarity", pa.float32()),
-        ("speed", pa.float32()),  # film frames per trailer frame
-        ("matched", pa.bool_()),
-        # 1 for the second half of a detected trailer shot that really held two shots (a missed cut)
-        ("part", pa.int8()),
-    ]
-)
-
-LABELS_SCHEMA = pa.schema(
-    [
-        ("shot_id", pa.int32()),
-        ("start_s", pa.float64()),
-        ("end_s", pa.float64()),
-        ("soft_label", pa.float32()),  # in [0, 1]: the largest share any trailer shot gives this shot
-        ("in_trailer", pa.bool_()),  # some trailer shot's best match lies in it
-    ]
-)
+#: The trailer's row and shots, the film's shots and probe (its size frames the fingerprints).
+READS = Reads("trailer_matches", tables=("trailers", "trailer_shots", "shots", "titles"))
 
 
-def _shots(rows: list[dict]) -> list[Shot]:
-    return [
-        Shot(int(r["shot_id"]), int(r["start_frame"]), int(r["end_frame"]), r["transition"], r["confidence"])
-        for r in sorted(rows, key=lambda r: r["shot_id"])
-    ]
-
-
-@asset(
-    deps=["trailer", "shots", "title"],
-    partitions_def=titles_partitions,
+@title_asset(
+    READS,
     code_version=f"trailer_matches-1|threshold={THRESHOLD}|temperature={DEFAULT_TEMPERATURE}",
-    retry_policy=HEAVY_RETRY,
     group_name="trailers",
     kinds={"pyav", "numpy", "duckdb"},
     check_specs=[
@@ -95,23 +59,18 @@ def _shots(rows: list[dict]) -> list[Shot]:
     "shot it comes from (or none), similarity, film times and speed (`trailer_matches`); per film "
     "shot: its soft label (`shot_labels`). Empty without a trailer.",
 )
-@title_step
 def trailer_matches(context: AssetExecutionContext, lake: LakeResource):
     title_id = context.partition_key
-    wh, registry = lake.warehouse(), lake.titles()
-    trailer_info = wh.read_table("trailers", title_id).to_pylist()[0]
+    step, registry = current_step(context), lake.titles()
+    trailer_info = step.read("trailers").to_pylist()[0]
     if not trailer_info["has_trailer"]:
-        wh.write_tables(
-            title_id,
-            {"trailer_matches": MATCHES_SCHEMA.empty_table(), "shot_labels": LABELS_SCHEMA.empty_table()},
-        )
+        step.write({"trailer_matches": [], "shot_labels": []})
         yield MaterializeResult(metadata={"has_trailer": False}, data_version=DataVersion(NO_TRAILER))
         yield check_result("trailer_matches", MATCHES_CHECK, [])
         return
-    info = wh.read_table("titles", title_id).to_pylist()[0]
-    film_rows = wh.read_table("shots", title_id).to_pylist()
-    film_shots = _shots(film_rows)
-    trailer_shots = _shots(wh.read_table("trailer_shots", title_id).to_pylist())
+    info = step.read("titles").to_pylist()[0]
+    film_shots = shots_from_rows(step.read("shots").to_pylist())
+    trailer_shots = shots_from_rows(step.read("trailer_shots").to_pylist())
     manifest = registry.manifest(title_id)
     started = time.perf_counter()
     with bad_input_fails_fast():
@@ -119,7 +78,10 @@ def trailer_matches(context: AssetExecutionContext, lake: LakeResource):
             try:
                 aspect = float(info["width"]) / max(float(info["height"]), 1.0)
                 film_fp, film_times = fingerprint_film_timed(
-                    film_path, aspect, expected_frames=int(info["frame_count"])
+                    film_path,
+                    aspect,
+                    expected_frames=int(info["frame_count"]),
+                    progress=step_progress(context)("fingerprinting", "frames"),
                 )
             except VideoError as exc:
                 raise VideoError(info["path"], exc.reason) from exc
@@ -133,34 +95,23 @@ def trailer_matches(context: AssetExecutionContext, lake: LakeResource):
                 raise VideoError(trailer_info["path"], exc.reason) from exc
     decoded = time.perf_counter()
     trailer_aspect = float(trailer_info["width"]) / max(float(trailer_info["height"]), 1.0)
-    matches = match_shots(luma, trailer_shots, trailer_aspect, film_fp, film_shots)
-    labels = soft_labels(matches, len(film_shots))
-    matched_seconds = time.perf_counter() - decoded
-    result = TrailerMatchResult(
+    result = match_trailer(
         film=info["path"],
         trailer=trailer_info["path"],
+        film_fingerprints=film_fp,
         film_shots=film_shots,
-        trailer_shots=trailer_shots,
         film_times=film_times,
+        trailer_luma=luma,
+        trailer_shots=trailer_shots,
         trailer_times=trailer_times,
-        matches=matches,
-        soft_labels=labels,
+        trailer_aspect=trailer_aspect,
     )
-    rows = result.rows()
-    table = pa.Table.from_pylist(rows, schema=MATCHES_SCHEMA)
-    used = {m.film_shot_id for m in matches if m.matched and m.film_shot_id is not None}
-    label_rows = [
-        {
-            "shot_id": r["shot_id"],
-            "start_s": r["start_s"],
-            "end_s": r["end_s"],
-            "soft_label": round(float(labels[r["shot_id"]]), 4),
-            "in_trailer": r["shot_id"] in used,
-        }
-        for r in sorted(film_rows, key=lambda r: r["shot_id"])
-    ]
-    label_table = pa.Table.from_pylist(label_rows, schema=LABELS_SCHEMA)
-    wh.write_tables(title_id, {"trailer_matches": table, "shot_labels": label_table})
+    matched_seconds = time.perf_counter() - decoded
+    rows, label_rows = result.rows(), result.label_rows()
+    table = TABLES["trailer_matches"].table(rows)
+    label_table = TABLES["shot_labels"].table(label_rows)
+    step.write({"trailer_matches": table, "shot_labels": label_table})
+    used = {r["shot_id"] for r in label_rows if r["in_trailer"]}
     n_matched = sum(r["matched"] for r in rows)
     context.log.info(
         f"{title_id}: matched {n_matched} of {len(rows)} trailer shots to {len(used)} film shots"

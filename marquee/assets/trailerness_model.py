@@ -11,25 +11,25 @@ every title; ``trailers_refresh_job`` backfills them.
 import numpy as np
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
-from marquee.assets.common import HEAVY_RETRY, store_model
-from marquee.assets.shot_features import features_from_table
+from marquee.assets.common import HEAVY_RETRY, Reads, TableReader, store_model
 from marquee.ops.errors import MarqueeError
+from marquee.ops.trailers.features import features_from_table
 from marquee.ops.trailers.model import TrailernessModel, describe, train_model
 from marquee.resources.lake import LakeResource
-from marquee.resources.warehouse import Warehouse
-
-MODEL_PREFIX = "models/trailerness"
+from marquee.resources.tables import MODELS
 
 
-def training_data(wh: Warehouse) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str], str]:
+def training_data(
+    tables: TableReader,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str], str]:
     """Rows of every title with a matched trailer: features, soft labels, matched-in-trailer flags,
     the title of each row, the titles used, and the visual encoder that made the features."""
     xs, ys, hard, groups, used, encoders = [], [], [], [], [], set()
-    for title_id in wh.titles("shot_labels"):
-        labels = wh.read_table("shot_labels", title_id)
-        if labels.num_rows == 0 or not wh.has_table("shot_features", title_id):
+    for title_id in tables.titles("shot_labels"):
+        labels = tables.read("shot_labels", title_id)
+        if labels.num_rows == 0 or not tables.has("shot_features", title_id):
             continue
-        ids, x, encoder = features_from_table(wh.read_table("shot_features", title_id))
+        ids, x, encoder = features_from_table(tables.read("shot_features", title_id))
         by_id = {r["shot_id"]: r for r in labels.to_pylist()}
         if set(ids) != set(by_id):
             raise MarqueeError(
@@ -62,8 +62,12 @@ def training_data(wh: Warehouse) -> tuple[np.ndarray, np.ndarray, np.ndarray, li
     )
 
 
+#: The soft labels of every title with a trailer, and those titles' shot features.
+READS = Reads("trailerness_model", tables=("shot_labels", "shot_features"))
+
+
 @asset(
-    deps=["shot_features", "trailer_matches"],
+    deps=READS.deps,
     code_version="trailerness_model-1",
     retry_policy=HEAVY_RETRY,
     group_name="trailers",
@@ -73,13 +77,13 @@ def training_data(wh: Warehouse) -> tuple[np.ndarray, np.ndarray, np.ndarray, li
     "heuristic when no title has one. Stored under `models/trailerness/`.",
 )
 def trailerness_model(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
-    x, y, hard, groups, titles, encoder = training_data(lake.warehouse())
+    x, y, hard, groups, titles, encoder = training_data(TableReader(READS, lake.warehouse()))
     if titles:
         model = train_model(x, y, groups, truth=hard, encoder=encoder)
         model.metrics["titles_used"] = titles
     else:
         model = TrailernessModel.default()
-    key = store_model(lake.store(), MODEL_PREFIX, model.version, model.to_bytes())
+    key = store_model(lake.store(), MODELS["trailerness"].prefix, model.version, model.to_bytes())
     info = describe(model)
     metrics = info.get("metrics") or {}
     context.log.info(

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from marquee.ops.shots.base import Shot, Transition
+from marquee.ops.timeline import Shot, Transition
 from marquee.ops.video import DecodedFrame
 
 

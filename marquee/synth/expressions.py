@@ -261,7 +261,7 @@ def rebuild_dataset(
     JPEG (mean absolute difference, 0-255) and the report lists the worst. Raises FileNotFoundError
     naming the folder where the shared media are absent, because real pixels cannot be invented.
     """
-    from marquee.synth.faces import shared_media_dir
+    from marquee.synth.media import shared_media_dir
 
     root = Path(root) if root is not None else default_root()
     media = Path(media) if media is not None else shared_media_dir()

@@ -1,4 +1,4 @@
-"""Labelled test videos of characters, built from real face photos (``shared/media/faces``).
+"""Labelled test videos of characters, built from real face photos (``faces/<identity>/``).
 
 Why generated videos: judging the character stage needs exact truth (who is on screen, where, for
 how long, with whom), which no real clip here provides at scale. Each video is a sequence of scenes
@@ -16,13 +16,21 @@ screen time, and co-occurring pairs with frame and scene counts.
 
     from marquee.synth.faces import make_character_video
     truth = make_character_video("/tmp/chars.mp4", seed=0)
+
+Photos are read from ``media=`` or ``faces_dir()`` (see ``marquee.synth.media``: the full-size shared
+originals where present, else the downscaled copies bundled with the package). Face boxes and backdrop
+regions are stored in pixels of the originals and scaled to whatever size the photo on disk has, so
+both give the same videos up to resampling.
+
+``make_photo_video`` films the photos themselves instead (portraits and photos of several people, each
+shot a slow push-in or pull-out, no cut-out), with the same kind of truth: footage that looks like
+footage, for the demo title.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -34,8 +42,12 @@ import av
 import cv2
 import numpy as np
 
-#: Face box (x1, y1, x2, y2, source pixels) of the main face in each photo: MTCNN's box at full
-#: resolution, checked by eye on a contact sheet (the boxes cover forehead to chin).
+from marquee.synth.media import media_dir
+from marquee.synth.media import shared_media_dir as shared_media_dir  # re-exported (benchmarks)
+
+#: Face box (x1, y1, x2, y2) of the main face in each photo, in pixels of the ORIGINAL photo (its size
+#: is in ``PHOTO_SIZES``): MTCNN's box at full resolution, checked by eye on a contact sheet (the boxes
+#: cover forehead to chin). ``face_box`` scales one to a copy of another size (the bundled photos).
 FACE_BOXES: dict[str, tuple[int, int, int, int]] = {
     "alex_lacamoire/img1.jpg": (302, 128, 578, 541),
     "alex_lacamoire/img2.png": (182, 117, 324, 307),
@@ -54,7 +66,47 @@ FACE_BOXES: dict[str, tuple[int, int, int, int]] = {
     "shea_whigham/img1.jpg": (828, 350, 1265, 925),
 }
 
-#: Face-free regions of photos (x1, y1, x2, y2) used, blurred, as backdrops.
+#: (width, height) of each original photo as OpenCV reads it: the frame of reference of ``FACE_BOXES``.
+PHOTO_SIZES: dict[str, tuple[int, int]] = {
+    "alex_lacamoire/img1.jpg": (874, 1200),
+    "alex_lacamoire/img2.png": (424, 394),
+    "angelina_jolie/img1.jpg": (1665, 2048),
+    "biden/biden.jpg": (970, 2204),
+    "biden/biden2.jpg": (1200, 1200),
+    "kate_siegel/img1.jpg": (1125, 1612),
+    "kit_harington/john1.jpeg": (1200, 599),
+    "kit_harington/john2.jpeg": (630, 374),
+    "lin_manuel_miranda/img1.png": (704, 612),
+    "obama/obama.jpg": (910, 1137),
+    "obama/obama2.jpg": (626, 1200),
+    "paul_rudd/img1.jpg": (1638, 2048),
+    "rose_leslie/img1.jpg": (1280, 799),
+    "rose_leslie/img2.jpg": (577, 880),
+    "shea_whigham/img1.jpg": (2048, 1991),
+}
+
+#: Photos of several people (``scenes/<file>``): (width, height) of the original and each person's face
+#: box in its pixels (MTCNN's boxes at full resolution, named by eye). The child at the edge of
+#: obama_and_biden.jpg is nobody in ``faces/``: an extra.
+GROUP_PHOTOS: dict[str, tuple[tuple[int, int], dict[str, tuple[int, int, int, int]]]] = {
+    "kit_with_rose.jpg": (
+        (501, 700),
+        {"rose_leslie": (80, 111, 156, 210), "kit_harington": (257, 78, 351, 202)},
+    ),
+    "obama_and_biden.jpg": (
+        (2000, 1428),
+        {
+            "biden": (758, 405, 927, 642),
+            "obama": (1145, 365, 1329, 598),
+            "unnamed_child": (1630, 1061, 1779, 1232),
+        },
+    ),
+    "two_people.jpg": ((1126, 661), {"obama": (235, 22, 387, 223), "biden": (794, 47, 942, 253)}),
+}
+#: People in ``GROUP_PHOTOS`` who are not in ``faces/``.
+EXTRAS = frozenset({"unnamed_child"})
+
+#: Face-free regions of photos (x1, y1, x2, y2, pixels of the original) used, blurred, as backdrops.
 BACKDROPS: list[tuple[str, tuple[int, int, int, int]]] = [
     ("obama/obama.jpg", (0, 0, 330, 600)),
     ("kate_siegel/img1.jpg", (0, 700, 520, 1612)),
@@ -75,16 +127,45 @@ BACKDROPS: list[tuple[str, tuple[int, int, int, int]]] = [
 STYLES: dict[str, float] = {"normal": 0.4, "dim": 0.2, "wide": 0.15, "soft": 0.1, "sidelight": 0.15}
 
 
-def shared_media_dir() -> Path:
-    """``$MARQUEE_SHARED_MEDIA`` or ``<repo>/../shared/media``."""
-    env = os.environ.get("MARQUEE_SHARED_MEDIA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "media"
-
-
 def faces_dir() -> Path:
-    return shared_media_dir() / "faces"
+    """The face photos: the shared originals where present, else the bundled copies (``media_dir``)."""
+    return media_dir("faces")
+
+
+def photo_path(root: Path, key: str) -> Path | None:
+    """The file of photo ``key`` (``identity/file`` as in ``FACE_BOXES``) under ``root``: the original
+    name, or the same name with ``.jpg`` (the bundled copies are all JPEG); None when absent."""
+    for path in (root / key, (root / key).with_suffix(".jpg")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _scale_of(
+    key: str, size: tuple[int, int], original: tuple[int, int] | None = None
+) -> tuple[float, float]:
+    """(x, y) scale from the original photo ``key`` (of size ``original``, default ``PHOTO_SIZES[key]``)
+    to a copy of ``size`` (w, h); the aspect ratio must match (within rounding), else the file is not a
+    copy of that photo."""
+    ow, oh = original or PHOTO_SIZES[key]
+    sx, sy = size[0] / ow, size[1] / oh
+    if abs(sx - sy) > 0.01 * max(sx, sy) + 2.0 / min(ow, oh):
+        raise ValueError(f"{key}: a {size[0]}x{size[1]} image is not a copy of the {ow}x{oh} original")
+    return sx, sy
+
+
+def face_box(key: str, size: tuple[int, int]) -> np.ndarray:
+    """``FACE_BOXES[key]`` (float x1, y1, x2, y2) in pixels of a copy of the photo of ``size`` (w, h)."""
+    sx, sy = _scale_of(key, size)
+    return np.asarray(FACE_BOXES[key], np.float64) * np.asarray([sx, sy, sx, sy])
+
+
+def group_faces(name: str, size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The face boxes of group photo ``name`` (``GROUP_PHOTOS``), person -> (x1, y1, x2, y2) float, in
+    pixels of a copy of the photo of ``size`` (w, h)."""
+    original, boxes = GROUP_PHOTOS[name]
+    sx, sy = _scale_of(name, size, original)
+    return {who: np.asarray(b, np.float64) * np.asarray([sx, sy, sx, sy]) for who, b in boxes.items()}
 
 
 def available_identities(root: Path | None = None) -> dict[str, list[str]]:
@@ -92,19 +173,19 @@ def available_identities(root: Path | None = None) -> dict[str, list[str]]:
     root = root or faces_dir()
     out: dict[str, list[str]] = defaultdict(list)
     for key in sorted(FACE_BOXES):
-        if (root / key).is_file():
+        if photo_path(root, key) is not None:
             out[key.split("/")[0]].append(key)
     return dict(out)
 
 
 @cache
-def _photo(path: str, max_face: int) -> tuple[np.ndarray, np.ndarray]:
-    """RGB photo shrunk so its face is at most ``max_face`` px wide, and its face box (float)."""
+def _photo(path: str, key: str, max_face: int) -> tuple[np.ndarray, np.ndarray]:
+    """RGB photo ``key`` read from ``path``, shrunk so its face is at most ``max_face`` px wide, and its
+    face box (float)."""
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
         raise FileNotFoundError(path)
-    key = "/".join(Path(path).parts[-2:])
-    box = np.asarray(FACE_BOXES[key], np.float64)
+    box = face_box(key, (bgr.shape[1], bgr.shape[0]))
     s = min(1.0, max_face / (box[2] - box[0]))
     if s < 1.0:
         bgr = cv2.resize(bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
@@ -180,10 +261,12 @@ def augment(sprite: Sprite, rng: np.random.Generator, strength: float = 1.0) -> 
 def backdrop(rng: np.random.Generator, size: tuple[int, int], root: Path) -> np.ndarray:
     """A blurred face-free photo region or a stage-like gradient, ``size`` (w, h), RGB uint8."""
     w, h = size
-    usable = [(k, r) for k, r in BACKDROPS if (root / k).is_file()]
+    usable = [(k, r) for k, r in BACKDROPS if photo_path(root, k) is not None]
     if usable and rng.random() < 0.65:
-        key, (x1, y1, x2, y2) = usable[int(rng.integers(len(usable)))]
-        bgr = cv2.imread(str(root / key), cv2.IMREAD_COLOR)
+        key, box = usable[int(rng.integers(len(usable)))]
+        bgr = cv2.imread(str(photo_path(root, key)), cv2.IMREAD_COLOR)
+        sx, sy = _scale_of(key, (bgr.shape[1], bgr.shape[0]))
+        x1, y1, x2, y2 = (round(v * s) for v, s in zip(box, (sx, sy, sx, sy), strict=True))
         region = bgr[y1:y2, x1:x2]
         s = max(w / region.shape[1], h / region.shape[0])
         region = cv2.resize(region, (math.ceil(region.shape[1] * s), math.ceil(region.shape[0] * s)))
@@ -420,6 +503,15 @@ class _Darkener:
         return np.clip(cv2.LUT(frame, self.lut).astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
+def _h264_writer(path: str | Path, size: tuple[int, int], fps: float, crf: int) -> tuple[Any, Any]:
+    """An open MP4 container and its H.264 stream (yuv420p, fast preset) for generated footage."""
+    container = av.open(str(path), mode="w")
+    stream = container.add_stream("libx264", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+    stream.options = {"crf": str(crf), "preset": "veryfast"}
+    return container, stream
+
+
 def make_character_video(
     path: str | Path,
     *,
@@ -436,7 +528,7 @@ def make_character_video(
     root = Path(media) if media is not None else faces_dir()
     ids = available_identities(root)
     if not ids:
-        raise FileNotFoundError(f"no face photos under {root} (set MARQUEE_SHARED_MEDIA)")
+        raise FileNotFoundError(f"no face photos under {root}")
     rng = np.random.default_rng(seed)
     main, background, plan = _plan(rng, ids, n_main, n_background, seconds)
     w, h = size
@@ -445,10 +537,7 @@ def make_character_video(
     frames_truth: list[list[dict[str, Any]]] = []
     scenes: list[Scene] = []
     photos_used: dict[str, set[str]] = defaultdict(set)
-    container = av.open(str(path), mode="w")
-    stream = container.add_stream("libx264", rate=fps)
-    stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-    stream.options = {"crf": str(crf), "preset": "veryfast"}
+    container, stream = _h264_writer(path, (w, h), fps, crf)
     n = 0
     try:
         for sid, (kind, dur, people) in enumerate(plan):
@@ -471,7 +560,7 @@ def make_character_video(
                     fw = max(28.0 * 1.1, fw * 0.6)
                 photo = ids[person][int(rng.integers(len(ids[person])))]
                 photos_used[person].add(photo)
-                rgb, face = _photo(str(root / photo), max_face)
+                rgb, face = _photo(str(photo_path(root, photo)), photo, max_face)
                 sprite = augment(cut_out(rgb, face), rng)
                 sprite = styled(scaled(sprite, fw / (sprite.face[2] - sprite.face[0])), style, rng)
                 # Lower a person whose photo ends near the chin, so the cut reaches the frame bottom
@@ -524,7 +613,7 @@ def make_character_video(
                             box[3] * m[1, 1] + m[1, 2],
                         ]
                     )
-                    inside = (min(b[2], w) - max(b[0], 0)) * (min(b[3], h) - max(b[1], 0))
+                    inside = max(0.0, min(b[2], w) - max(b[0], 0)) * max(0.0, min(b[3], h) - max(b[1], 0))
                     if inside >= 0.7 * (b[2] - b[0]) * (b[3] - b[1]):
                         visible.append({"identity": name, "box": [round(float(v), 1) for v in b]})
                 frames_truth.append(visible)
@@ -585,3 +674,174 @@ def _summarise(
     return CharacterTruth(
         path, seed, size, fps, len(frames), identities, characters, background, scenes, frames, co
     )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Photo footage: the photos themselves, filmed like a documentary
+
+
+@dataclass(frozen=True)
+class _Still:
+    """One photo to film: its file, and each person's face box in its pixels (identity -> box)."""
+
+    key: str  # "faces/<identity>/<file>" or "scenes/<file>"
+    path: Path
+    faces: dict[str, np.ndarray]
+
+
+def _stills(root: Path) -> tuple[list[_Still], list[_Still]]:
+    """The portraits (one known face) and group photos (several) found under ``root`` (a media folder
+    with ``faces/`` and ``scenes/``), with their face boxes scaled to the files on disk."""
+
+    def size_of(path: Path) -> tuple[int, int]:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise FileNotFoundError(path)
+        return bgr.shape[1], bgr.shape[0]
+
+    portraits = []
+    for key in sorted(FACE_BOXES):
+        path = photo_path(root / "faces", key)
+        if path is not None:
+            box = face_box(key, size_of(path))
+            portraits.append(_Still(f"faces/{key}", path, {key.split("/")[0]: box}))
+    groups = []
+    for name in sorted(GROUP_PHOTOS):
+        path = photo_path(root / "scenes", name)
+        if path is not None:
+            groups.append(_Still(f"scenes/{name}", path, group_faces(name, size_of(path))))
+    return portraits, groups
+
+
+def _still_plan(
+    rng: np.random.Generator, portraits: list[_Still], groups: list[_Still], n: int
+) -> list[_Still]:
+    """``n`` shots: about a third group photos, a portrait of each person they show (so that everyone
+    in a group photo is seen at least twice), then other portraits, people seen before first; every
+    photo once before any is shown again; shuffled."""
+    pool_groups = [groups[int(i)] for i in rng.permutation(len(groups))]
+    shots = pool_groups[: min(len(pool_groups), max(1 if groups else 0, round(n / 3)))]
+    cast = [who for g in shots for who in g.faces if who not in EXTRAS]
+    unused = [portraits[int(i)] for i in rng.permutation(len(portraits))]
+    for who in dict.fromkeys(cast):
+        pick = next((p for p in unused if who in p.faces), None)
+        if pick is not None and len(shots) < n:
+            shots.append(pick)
+            unused.remove(pick)
+    unused.sort(key=lambda p: not any(who in cast for who in p.faces))  # stable: seen people first
+    while len(shots) < n:
+        if not unused:
+            unused = portraits + groups
+        shots.append(unused.pop(0))
+    return [shots[int(i)] for i in rng.permutation(len(shots))]
+
+
+def _window(
+    rng: np.random.Generator, still: _Still, photo_size: tuple[int, int], aspect: float, share: float
+) -> np.ndarray:
+    """A (x0, y0, width) window of ``aspect`` on the photo, framing its people: their faces' union is
+    ``share`` of the window's width, their centre a little above the window's middle, within the photo."""
+    boxes = np.stack([b for who, b in still.faces.items() if who not in EXTRAS])
+    ux1, uy1 = boxes[:, 0].min(), boxes[:, 1].min()
+    ux2, uy2 = boxes[:, 2].max(), boxes[:, 3].max()
+    pw, ph = photo_size
+    w = min((ux2 - ux1) / share, pw, ph * aspect)
+    h = w / aspect
+    x0 = (ux1 + ux2) / 2 - w / 2 + float(rng.uniform(-0.06, 0.06)) * w
+    y0 = (uy1 + uy2) / 2 - float(rng.uniform(0.36, 0.46)) * h
+    return np.asarray([min(max(x0, 0.0), pw - w), min(max(y0, 0.0), ph - h), w])
+
+
+#: Who counts as a character in photo footage: anyone of ``faces/`` on screen this long (the character
+#: stage's default rule, ``marquee.ops.faces.cluster.BackgroundRule``); the rest is background.
+PHOTO_CHARACTER_MIN_S = 2.0
+
+
+def make_photo_video(
+    path: str | Path,
+    *,
+    seed: int = 0,
+    size: tuple[int, int] = (640, 360),
+    fps: int = 25,
+    seconds: float = 16.0,
+    media: Path | None = None,
+    shot_seconds: tuple[float, float] = (2.4, 3.6),
+    crf: int = 20,
+) -> CharacterTruth:
+    """Film the photos themselves, as a documentary does: one shot per photo, joined by hard cuts, each a
+    slow push-in or pull-out (and a little pan) on its people, with exact truth at ``path.truth.json``.
+
+    ``media`` is a folder with ``faces/`` (portraits, ``FACE_BOXES``) and ``scenes/`` (group photos,
+    ``GROUP_PHOTOS``); default the bundled media. Group photos make people appear together; a portrait of
+    each of them makes them recur. Unlike ``make_character_video`` nothing is cut out or restyled, so
+    frames look like footage of real photos (the demo title uses this); people of ``faces/`` on screen
+    for ``PHOTO_CHARACTER_MIN_S`` or more are the ``characters``, the rest ``background``.
+    """
+    from marquee.synth.media import bundled_media_dir
+
+    root = Path(media) if media is not None else bundled_media_dir()
+    portraits, groups = _stills(root)
+    if not portraits:
+        raise FileNotFoundError(f"no face photos under {root / 'faces'}")
+    rng = np.random.default_rng(seed)
+    w, h = size
+    lengths: list[int] = []
+    total = max(1, round(seconds * fps))
+    while sum(lengths) < total:
+        n = round(float(rng.uniform(*shot_seconds)) * fps)
+        rest = total - sum(lengths)
+        lengths.append(rest if rest < n + round(shot_seconds[0] * fps / 2) else n)
+    plan = _still_plan(rng, portraits, groups, len(lengths))
+    frames_truth: list[list[dict[str, Any]]] = []
+    scenes: list[Scene] = []
+    photos_used: dict[str, set[str]] = defaultdict(set)
+    container, stream = _h264_writer(path, (w, h), fps, crf)
+    start = 0
+    try:
+        for sid, (still, nf) in enumerate(zip(plan, lengths, strict=True)):
+            bgr = cv2.imread(str(still.path), cv2.IMREAD_COLOR)
+            group = len(still.faces) > 1
+            share = float(rng.uniform(0.45, 0.65) if group else rng.uniform(0.17, 0.28))
+            zoom = float(rng.uniform(1.1, 1.3))
+            shares = (share, share * zoom) if rng.random() < 0.5 else (share * zoom, share)
+            wins = [_window(rng, still, (bgr.shape[1], bgr.shape[0]), w / h, s) for s in shares]
+            # shrink the photo first so that no window is wider than the output (warpAffine would alias)
+            s = min(1.0, w / min(win[2] for win in wins))
+            if s < 1.0:
+                bgr = cv2.resize(bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+                wins = [win * s for win in wins]
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            faces = {who: b * s for who, b in still.faces.items()}
+            people = sorted(faces)
+            for who in people:
+                photos_used[who].add(still.key)
+            scenes.append(Scene(sid, start, start + nf - 1, "scene", people, "photo"))
+            for i in range(nf):
+                t = i / max(1, nf - 1)
+                t = t * t * (3 - 2 * t)  # ease in and out
+                x0, y0, ww = wins[0] + (wins[1] - wins[0]) * t
+                k = w / ww
+                m = np.asarray([[k, 0, -x0 * k], [0, k, -y0 * k]], np.float64)
+                out = cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                visible = []
+                for who in people:
+                    b = (faces[who] - np.asarray([x0, y0, x0, y0])) * k
+                    inside = max(0.0, min(b[2], w) - max(b[0], 0)) * max(0.0, min(b[3], h) - max(b[1], 0))
+                    if inside >= 0.7 * (b[2] - b[0]) * (b[3] - b[1]):
+                        visible.append({"identity": who, "box": [round(float(v), 1) for v in b]})
+                frames_truth.append(visible)
+                for packet in stream.encode(
+                    av.VideoFrame.from_ndarray(np.ascontiguousarray(out), format="rgb24")
+                ):
+                    container.mux(packet)
+            start += nf
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
+    seen = {who: sum(any(p["identity"] == who for p in f) for f in frames_truth) / fps for who in photos_used}
+    main = sorted(who for who, s in seen.items() if s >= PHOTO_CHARACTER_MIN_S and who not in EXTRAS)
+    background = sorted(who for who in seen if who not in main)
+    truth = _summarise(str(path), seed, size, float(fps), main, background, scenes, frames_truth, photos_used)
+    Path(str(path) + ".truth.json").write_text(json.dumps(truth.to_json()))
+    return truth

@@ -79,7 +79,7 @@ import av
 import cv2
 import numpy as np
 
-from marquee.ops.shots.base import Shot, shots_from_transitions
+from marquee.ops.timeline import Shot, shots_from_transitions
 from marquee.synth import edits
 from marquee.synth.edits import EditSpec, Segment, join_frames, join_layout, plan_truth
 

@@ -25,13 +25,17 @@ import hashlib
 import json
 import math
 import pickle
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from marquee.ops.expressions.signals import eye_openness
+from marquee.ops.faces.tables import embeddings_from_table
+from marquee.ops.faces.types import FaceRecord
 
 #: Signals the models read, in this order (NaN where landmarks were not found).
 FEATURES = (
@@ -339,3 +343,29 @@ def describe(model: ExpressionModel) -> dict[str, Any]:
         "metrics": model.metrics,
         "embedder": model.embedder or None,
     }
+
+
+def model_embeddings(
+    model: TrainedModel, table: pa.Table, faces: list[FaceRecord], face_ids: list[int]
+) -> tuple[np.ndarray, str]:
+    """Per scored face, the descriptor the model reads (NaN when none), and a note when the title's
+    descriptors cannot be used (another embedder than the model was trained with)."""
+    made_by = set(table.column("embedder").drop_null().to_pylist()) if table.num_rows else set()
+    out = np.full((len(face_ids), model.embedding_dim), np.nan)
+    if made_by and made_by != {model.embedder}:
+        return out, (
+            f"face_embeddings made by {sorted(made_by)}, the expression model by {model.embedder}: "
+            "scored without the embedding; re-train expression_model with this embedder"
+        )
+    vectors = embeddings_from_table(table)
+    tracks: dict[int, list[np.ndarray]] = defaultdict(list)
+    track_of = {f.face_id: f.track_id for f in faces}
+    for face_id, v in vectors.items():
+        tracks[track_of.get(face_id, -1)].append(v)
+    for i, face_id in enumerate(face_ids):
+        v = vectors.get(face_id)
+        if v is None and tracks.get(track_of.get(face_id, -2)):
+            v = np.mean(tracks[track_of[face_id]], axis=0)
+        if v is not None and len(v) == model.embedding_dim:
+            out[i] = v
+    return out, ""

@@ -1,12 +1,14 @@
 """Characters of a title from its keyframes: detect, track, embed a few faces per track, cluster, graph.
 
-Framework-free, streaming and bounded in memory: keyframes arrive in time order in batches, faces are
-detected per batch and tracked at once; a track's best few face crops are kept only until the track
-ends (its shot is over), then embedded and dropped. What stays for the whole title is one small
-record per face, one descriptor per embedded face and one thumbnail per track.
+Framework-free and bounded in memory: keyframes arrive in time order in batches, faces are detected per
+batch and tracked at once, and only one small record per face stays; then the best few faces of each
+track are embedded from the keyframes read again (one picture in memory at a time), and the tracks are
+clustered. What stays for the whole title is one record per face and one descriptor per embedded face.
 
-The same stages are exposed one by one (``detect_and_track``, ``embed_tracks``,
-``cluster_characters``) for the Dagster assets, which store each stage's table between them.
+The stages (``detect_and_track``, ``embed_tracks``, ``cluster_characters``) are what the Dagster
+assets call, storing each stage's table between them; ``characters_from_images`` (``marquee
+characters``, benchmarks) composes the same functions in the same order, so both find the same
+characters.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +48,12 @@ from marquee.ops.faces.quality import (
     MIN_EMBED_SIZE,
     FaceCrop,
     FaceQuality,
-    face_crop,
     face_quality,
     face_thumbnail,
 )
 from marquee.ops.faces.track import FaceTracker, TrackerParams, appearance_feature
 from marquee.ops.faces.types import FaceRecord
+from marquee.ops.progress import ProgressFactory, ProgressFn, no_progress
 
 
 @dataclass(frozen=True)
@@ -168,32 +171,24 @@ def _batched(frames: Iterable[KeyframeImage | tuple], size: int) -> Iterator[lis
         yield batch
 
 
-@dataclass
-class _Pending:
-    """The best few crops of a track that is still open (bounded: pruned to the best k)."""
-
-    faces: list[tuple[FaceRecord, FaceQuality, FaceCrop]] = field(default_factory=list)
-
-
 class _Builder:
-    """The streaming loop shared by ``characters_from_images`` and ``detect_and_track``."""
+    """The streaming loop of ``detect_and_track``: detect per batch, measure, track at once."""
 
     def __init__(
         self,
         detector: FaceDetector,
-        embedder: FaceEmbedder | None,
         params: CharacterParams,
         on_faces: Callable[[KeyframeImage, list[FaceRecord]], None] | None = None,
+        progress: ProgressFn | None = None,
+        total: int = 0,
     ) -> None:
-        self.detector, self.embedder, self.params = detector, embedder, params
+        self.detector, self.params = detector, params
         self.on_faces = on_faces
+        self.progress, self.total = progress, total
         self.tracker = FaceTracker(params.tracker)
         self.faces: list[FaceRecord] = []
         self.keyframes: list[tuple[int, float, int]] = []
-        self.embeddings: dict[int, np.ndarray] = {}
-        self.pending: dict[int, _Pending] = defaultdict(_Pending)
-        self.track_thumbs: dict[int, tuple[float, np.ndarray]] = {}
-        self.timings = {"detect_s": 0.0, "track_s": 0.0, "embed_s": 0.0}
+        self.timings = {"detect_s": 0.0, "track_s": 0.0}
 
     def add(self, batch: list[KeyframeImage]) -> None:
         t0 = time.perf_counter()
@@ -209,65 +204,31 @@ class _Builder:
             first = len(self.faces)
             for (box, score, marks), tid in zip(dets, ids, strict=True):
                 q = face_quality(kf.image, box, marks, score)
-                rec = FaceRecord(
-                    face_id=len(self.faces),
-                    frame=kf.frame,
-                    time_s=float(kf.time_s),
-                    shot_id=kf.shot_id,
-                    box=box.copy(),
-                    score=score,
-                    landmarks=marks.copy(),
-                    quality=q.score,
-                    sharpness=q.sharpness,
-                    frontality=q.frontality,
-                    size=q.size,
-                    track_id=int(tid),
-                    embed_reason=EMBED_TOO_SMALL if q.size < self.params.min_embed_size else EMBED_NOT_CHOSEN,
+                self.faces.append(
+                    FaceRecord(
+                        face_id=len(self.faces),
+                        frame=kf.frame,
+                        time_s=float(kf.time_s),
+                        shot_id=kf.shot_id,
+                        box=box.copy(),
+                        score=score,
+                        landmarks=marks.copy(),
+                        quality=q.score,
+                        sharpness=q.sharpness,
+                        frontality=q.frontality,
+                        size=q.size,
+                        track_id=int(tid),
+                        embed_reason=EMBED_TOO_SMALL
+                        if q.size < self.params.min_embed_size
+                        else EMBED_NOT_CHOSEN,
+                    )
                 )
-                self.faces.append(rec)
-                if self.embedder is not None:  # the all-in-one path; the faces stage stores its own crops
-                    self._keep(rec, q, kf.image)
-                    best = self.track_thumbs.get(rec.track_id)
-                    if best is None or q.score > best[0]:
-                        self.track_thumbs[rec.track_id] = (q.score, face_thumbnail(kf.image, box))
             self.timings["track_s"] += time.perf_counter() - t0
             if self.on_faces is not None:
                 self.on_faces(kf, self.faces[first:])
-            self._embed(self.tracker.pop_finished())
-
-    def _keep(self, rec: FaceRecord, q: FaceQuality, image: np.ndarray) -> None:
-        if rec.embed_reason == EMBED_TOO_SMALL:
-            return
-        p = self.pending[rec.track_id]
-        p.faces.append((rec, q, face_crop(image, rec.box, rec.landmarks)))
-        k = self.params.faces_per_track
-        if len(p.faces) > 2 * k:
-            choice = select_faces_to_embed([x[1] for x in p.faces], k, min_size=self.params.min_embed_size)
-            p.faces = [p.faces[i] for i in choice.chosen]
-
-    def _embed(self, track_ids: Iterable[int]) -> None:
-        if self.embedder is None:
-            return
-        todo: list[tuple[FaceRecord, FaceCrop]] = []
-        for tid in track_ids:
-            p = self.pending.pop(tid, None)
-            if p is None or not p.faces:
-                continue
-            choice = select_faces_to_embed(
-                [x[1] for x in p.faces], self.params.faces_per_track, min_size=self.params.min_embed_size
-            )
-            todo.extend((p.faces[i][0], p.faces[i][2]) for i in choice.chosen)
-        if not todo:
-            return
-        t0 = time.perf_counter()
-        vectors = self.embedder.embed([c for _, c in todo])
-        self.timings["embed_s"] += time.perf_counter() - t0
-        for (rec, _), v in zip(todo, vectors, strict=True):
-            rec.embedded, rec.embed_reason = True, EMBED_CHOSEN
-            self.embeddings[rec.face_id] = v
-
-    def close(self) -> None:
-        self._embed(self.tracker.close())
+            self.tracker.pop_finished()
+            if self.progress is not None:
+                self.progress(len(self.keyframes), self.total)
 
 
 def detect_and_track(
@@ -276,18 +237,32 @@ def detect_and_track(
     *,
     params: CharacterParams | None = None,
     on_faces: Callable[[KeyframeImage, list[FaceRecord]], None] | None = None,
+    progress: ProgressFn | None = None,
+    total: int = 0,
 ) -> tuple[list[FaceRecord], list[tuple[int, float, int]]]:
     """Faces of every keyframe with quality and track ids (no embeddings): the ``faces`` stage.
 
     Returns the faces and the ``(frame, time_s, shot_id)`` of every keyframe seen (screen time needs
     the keyframes without faces too). ``on_faces(keyframe, faces)`` is called once per keyframe while
-    its picture is still in memory (the asset stores face crops from it).
+    its picture is still in memory (the asset stores face crops from it). ``progress(done, total)``
+    is told each keyframe done (``total``: how many will come, 0 if unknown).
     """
-    b = _Builder(detector, None, params or CharacterParams(), on_faces)
-    for batch in _batched(frames, b.params.batch_size):
+    return _detect(frames, detector, params or CharacterParams(), on_faces, progress, total)[:2]
+
+
+def _detect(
+    frames: Iterable[KeyframeImage | tuple[int, float, int, np.ndarray]],
+    detector: FaceDetector,
+    params: CharacterParams,
+    on_faces: Callable[[KeyframeImage, list[FaceRecord]], None] | None = None,
+    progress: ProgressFn | None = None,
+    total: int = 0,
+) -> tuple[list[FaceRecord], list[tuple[int, float, int]], dict[str, float]]:
+    b = _Builder(detector, params, on_faces, progress, total)
+    for batch in _batched(frames, params.batch_size):
         b.add(batch)
     b.tracker.close()
-    return b.faces, b.keyframes
+    return b.faces, b.keyframes, b.timings
 
 
 def embed_tracks(
@@ -297,11 +272,13 @@ def embed_tracks(
     *,
     k: int = 2,
     min_size: float = MIN_EMBED_SIZE,
+    progress: ProgressFn | None = None,
 ) -> dict[int, np.ndarray]:
     """Descriptors of the ``k`` best faces of every track: the ``face_embeddings`` stage.
 
     ``load_image(frame)`` returns a keyframe's RGB picture; each needed keyframe is loaded once. Sets
     ``embedded`` and ``embed_reason`` on every face. Uses the stored quality scores.
+    ``progress(done, total)`` counts the keyframes loaded.
     """
     by_track: dict[int, list[FaceRecord]] = defaultdict(list)
     for f in faces:
@@ -317,13 +294,15 @@ def embed_tracks(
     by_frame: dict[int, list[FaceRecord]] = defaultdict(list)
     for f in chosen:
         by_frame[f.frame].append(f)
-    for frame in sorted(by_frame):
+    for done, frame in enumerate(sorted(by_frame), 1):
         image = load_image(frame)
         fs = by_frame[frame]
         vectors = embedder.embed([FaceCrop(image, f.box, f.landmarks) for f in fs])
         for f, v in zip(fs, vectors, strict=True):
             f.embedded, f.embed_reason = True, EMBED_CHOSEN
             out[f.face_id] = v
+        if progress is not None:
+            progress(done, len(by_frame))
     return out
 
 
@@ -352,44 +331,63 @@ def characters_from_images(
     detector: FaceDetector,
     embedder: FaceEmbedder,
     *,
+    load_image: Callable[[int], np.ndarray] | None = None,
     shots: Mapping[int, tuple[float, float]] | None = None,
     params: CharacterParams | None = None,
+    progress: ProgressFactory = no_progress,
+    n_keyframes: int = 0,
 ) -> CharactersResult:
-    """All stages in one streaming pass over keyframes ``(frame, time_s, shot_id, RGB image)`` given in
-    increasing frame order. ``shots`` (shot id -> (start_s, end_s)) makes screen time exact at shot
-    ends. Holds at most one batch of images; crops only for tracks still open."""
+    """All the characters stages, composed exactly as the assets compose them: ``detect_and_track``
+    (``faces``), ``embed_tracks`` (``face_embeddings``), ``cluster_characters`` (``face_clusters``,
+    ``character_graph``). Keyframes ``(frame, time_s, shot_id, RGB image)`` come in increasing frame
+    order; ``load_image(frame)`` gives a keyframe's picture again for the embedder (without it the
+    pictures of ``frames``, then a sequence already in memory, are looked up). ``shots`` (shot id ->
+    (start_s, end_s)) makes screen time exact at shot ends. ``progress`` makes a callback per stage
+    (``n_keyframes``: how many keyframes will come, for its total)."""
     params = params or CharacterParams()
     started = time.perf_counter()
-    b = _Builder(detector, embedder, params)
-    for batch in _batched(frames, params.batch_size):
-        b.add(batch)
-    b.close()
+    if load_image is None:
+        frames = [f if isinstance(f, KeyframeImage) else KeyframeImage(*f) for f in frames]
+        pictures = {f.frame: f.image for f in frames}
+        load_image = pictures.__getitem__
+    faces, keyframes, timings = _detect(
+        frames, detector, params, progress=progress("faces", "keyframes"), total=n_keyframes
+    )
+    t0 = time.perf_counter()
+    embeddings = embed_tracks(
+        faces,
+        load_image,
+        embedder,
+        k=params.faces_per_track,
+        min_size=params.min_embed_size,
+        progress=progress("embeddings", "keyframes"),
+    )
+    timings["embed_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     threshold = params.threshold if params.threshold is not None else float(embedder.track_threshold)
     characters, graph = cluster_characters(
-        b.faces,
-        b.embeddings,
-        b.keyframes,
+        faces,
+        embeddings,
+        keyframes,
         threshold=threshold,
         normalised=bool(getattr(embedder, "normalised", False)),
         shots=shots,
         params=params,
     )
-    timings = dict(b.timings)
     timings["cluster_s"] = time.perf_counter() - t0
-    timings["total_s"] = time.perf_counter() - started
-    by_face = {f.face_id: f for f in b.faces}
+    by_face = {f.face_id: f for f in faces}
     thumbs = {}
     for c in characters:
         rep = by_face[c.representative_face_id]
-        thumbs[c.character_id] = b.track_thumbs[rep.track_id][1]
+        thumbs[c.character_id] = face_thumbnail(load_image(rep.frame), rep.box)
+    timings["total_s"] = time.perf_counter() - started
     return CharactersResult(
-        faces=b.faces,
-        embeddings=b.embeddings,
+        faces=faces,
+        embeddings=embeddings,
         characters=characters,
         graph=graph,
         thumbnails=thumbs,
-        n_keyframes=len(b.keyframes),
+        n_keyframes=len(keyframes),
         timings=timings,
         detector=detector_identity(detector),
         embedder=embedder_identity(embedder),
@@ -420,6 +418,14 @@ class VideoKeyframes:
             raise OSError(f"cannot read keyframe {path}")
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
+    @cached_property
+    def _index_of_frame(self) -> dict[int, int]:
+        return {k.candidate.frame: i for i, k in enumerate(self.keyframes)}
+
+    def load_frame(self, frame: int) -> np.ndarray:
+        """RGB picture of the keyframe at video frame ``frame``."""
+        return self.load(self._index_of_frame[frame])
+
     def images(self) -> Iterator[KeyframeImage]:
         """Keyframes in frame order, one picture in memory at a time."""
         for i, k in enumerate(self.keyframes):
@@ -428,14 +434,18 @@ class VideoKeyframes:
 
 @contextmanager
 def video_keyframes(
-    path: str | Path, *, sample_every_s: float | None = None, shot_detector: str | None = None
+    path: str | Path,
+    *,
+    sample_every_s: float | None = None,
+    shot_detector: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> Iterator[VideoKeyframes]:
     """One decode pass over ``path`` (shots + keyframe candidates), then the keyframe choice: a few
     sharp frames per shot plus one per ``sample_every_s`` inside long shots. The spooled JPEGs are
     removed when the context exits."""
     from marquee.ops.keyframes import KeyframePolicy, KeyframeSpool, select_keyframes
-    from marquee.ops.scan import scan_video
     from marquee.ops.shots.registry import DEFAULT_DETECTOR, make_detector
+    from marquee.ops.shots.scan import scan_video
     from marquee.ops.video import probe_video
 
     info = probe_video(path)
@@ -446,7 +456,11 @@ def video_keyframes(
     spool = KeyframeSpool(policy)
     try:
         scan = scan_video(
-            path, detector=make_detector(shot_detector), spool=spool, expected_frames=info.frame_count
+            path,
+            detector=make_detector(shot_detector),
+            spool=spool,
+            expected_frames=info.frame_count,
+            progress=progress,
         )
         chosen = select_keyframes(scan.candidates, scan.shots, scan.transitions, info.fps, policy)
         yield VideoKeyframes(
@@ -455,7 +469,7 @@ def video_keyframes(
             height=info.height,
             duration_s=info.duration_s,
             keyframes=chosen,
-            shots={s.shot_id: scan.shot_times(s) for s in scan.shots},
+            shots={s.shot_id: scan.timeline.shot_span_s(s) for s in scan.shots},
             scale=info.width / chosen[0].candidate.width if chosen else 1.0,
             decode_s=scan.seconds,
         )
@@ -471,6 +485,7 @@ def characters_for_video(
     params: CharacterParams | None = None,
     sample_every_s: float | None = None,
     shot_detector: str | None = None,
+    progress: ProgressFactory = no_progress,
 ) -> dict[str, Any]:
     """``marquee characters VIDEO --format json``: one decode pass (shots + keyframe candidates), then
     the characters from the keyframes. Boxes are in source-video pixels.
@@ -487,8 +502,20 @@ def characters_for_video(
 
     detector = detector or make_face_detector()
     embedder = embedder or make_face_embedder()
-    with video_keyframes(path, sample_every_s=sample_every_s, shot_detector=shot_detector) as video:
-        result = characters_from_images(video.images(), detector, embedder, shots=video.shots, params=params)
+    decoding = progress("shots and keyframes", "frames")
+    with video_keyframes(
+        path, sample_every_s=sample_every_s, shot_detector=shot_detector, progress=decoding
+    ) as video:
+        result = characters_from_images(
+            video.images(),
+            detector,
+            embedder,
+            load_image=video.load_frame,
+            shots=video.shots,
+            params=params,
+            progress=progress,
+            n_keyframes=len(video.keyframes),
+        )
     result.timings["decode_pass_s"] = video.decode_s
     head = {
         "video": str(path),

@@ -1,4 +1,5 @@
-"""The characters stages' tables: Arrow schemas and conversions to and from the in-memory records.
+"""The characters stages' table rows, to and from the in-memory records (the schemas are declared in
+``marquee.resources.tables``).
 
 Each stage stores a table per title, and the next stage rebuilds what it needs from it, so a stage can
 be re-run alone (after a model update) without re-running the ones before. Boxes and landmarks are
@@ -18,93 +19,11 @@ import pyarrow as pa
 from marquee.ops.faces.cluster import Character
 from marquee.ops.faces.types import FaceRecord
 
-FACES_SCHEMA = pa.schema(
-    [
-        ("face_id", pa.int64()),
-        ("frame", pa.int64()),
-        ("time_s", pa.float64()),
-        ("shot_id", pa.int32()),
-        ("x1", pa.float32()),  # source-video pixels
-        ("y1", pa.float32()),
-        ("x2", pa.float32()),
-        ("y2", pa.float32()),
-        ("landmarks", pa.list_(pa.float32(), 10)),  # 5 x (x, y), source pixels, LANDMARK_NAMES order
-        ("score", pa.float32()),
-        ("quality", pa.float32()),
-        ("sharpness", pa.float32()),
-        ("frontality", pa.float32()),
-        ("size", pa.float32()),  # face size in keyframe pixels (what the embedding size limit uses)
-        ("keyframe_scale", pa.float32()),
-        ("track_id", pa.int64()),
-        ("detector", pa.string()),
-        ("crop_key", pa.string()),  # square face thumbnail in object storage
-    ]
-)
 
-EMBEDDINGS_SCHEMA = pa.schema(
-    [
-        ("face_id", pa.int64()),
-        ("track_id", pa.int64()),
-        ("embedded", pa.bool_()),
-        ("reason", pa.string()),  # chosen | not_chosen | too_small
-        ("embedder", pa.string()),
-        ("embedding", pa.list_(pa.float32())),  # null unless embedded
-    ]
-)
-
-FACE_CLUSTERS_SCHEMA = pa.schema(
-    [
-        ("face_id", pa.int64()),
-        ("track_id", pa.int64()),
-        ("character_id", pa.int32()),  # -1: not identified (no face of its track could be embedded)
-        ("background", pa.bool_()),
-    ]
-)
-
-CHARACTERS_SCHEMA = pa.schema(
-    [
-        ("character_id", pa.int32()),  # 0 = most screen time; background clusters after characters
-        ("screen_time_s", pa.float64()),
-        ("screen_time_share", pa.float64()),
-        ("n_faces", pa.int32()),
-        ("n_tracks", pa.int32()),
-        ("first_appearance_s", pa.float64()),
-        ("representative_face_id", pa.int64()),
-        ("background", pa.bool_()),
-        ("track_ids", pa.list_(pa.int64())),
-        ("face_key", pa.string()),  # the representative face's thumbnail in object storage
-        ("embedder", pa.string()),
-    ]
-)
-
-NODES_SCHEMA = pa.schema(
-    [
-        ("character_id", pa.int32()),
-        ("prominence_rank", pa.int32()),  # 1 = most prominent (screen time, then centrality)
-        ("screen_time_s", pa.float64()),
-        ("screen_time_share", pa.float64()),
-        ("n_faces", pa.int32()),
-        ("n_tracks", pa.int32()),
-        ("first_appearance_s", pa.float64()),
-        ("degree", pa.float64()),
-        ("eigenvector", pa.float64()),
-    ]
-)
-
-EDGES_SCHEMA = pa.schema(
-    [
-        ("a", pa.int32()),
-        ("b", pa.int32()),
-        ("frames", pa.int32()),  # keyframes where both are visible
-        ("shots", pa.int32()),  # shots where both appear
-    ]
-)
-
-
-def faces_table(
+def faces_rows(
     faces: Sequence[FaceRecord], scale: float, detector: str, crop_keys: Mapping[int, str]
-) -> pa.Table:
-    """The ``faces`` table from records in keyframe pixels; ``scale`` maps them to source pixels."""
+) -> list[dict[str, Any]]:
+    """The ``faces`` rows from records in keyframe pixels; ``scale`` maps them to source pixels."""
     rows = []
     for f in faces:
         box = np.asarray(f.box, np.float64) * scale
@@ -131,7 +50,7 @@ def faces_table(
                 "crop_key": crop_keys.get(f.face_id),
             }
         )
-    return pa.Table.from_pylist(rows, schema=FACES_SCHEMA)
+    return rows
 
 
 def faces_from_table(table: pa.Table) -> list[FaceRecord]:
@@ -158,11 +77,11 @@ def faces_from_table(table: pa.Table) -> list[FaceRecord]:
     return out
 
 
-def embeddings_table(
+def embeddings_rows(
     faces: Sequence[FaceRecord], vectors: Mapping[int, np.ndarray], embedder: str
-) -> pa.Table:
+) -> list[dict[str, Any]]:
     """One row per face: its descriptor when embedded, else the reason it was not."""
-    rows = [
+    return [
         {
             "face_id": f.face_id,
             "track_id": f.track_id,
@@ -173,7 +92,6 @@ def embeddings_table(
         }
         for f in faces
     ]
-    return pa.Table.from_pylist(rows, schema=EMBEDDINGS_SCHEMA)
 
 
 def embeddings_from_table(table: pa.Table, faces: Sequence[FaceRecord] = ()) -> dict[int, np.ndarray]:
@@ -193,9 +111,9 @@ def _as_list(vector: np.ndarray | None) -> list[float] | None:
     return None if vector is None else np.asarray(vector, np.float32).tolist()
 
 
-def clusters_table(faces: Sequence[FaceRecord], characters: Sequence[Character]) -> pa.Table:
+def clusters_rows(faces: Sequence[FaceRecord], characters: Sequence[Character]) -> list[dict[str, Any]]:
     background = {c.character_id for c in characters if c.background}
-    rows = [
+    return [
         {
             "face_id": f.face_id,
             "track_id": f.track_id,
@@ -204,18 +122,16 @@ def clusters_table(faces: Sequence[FaceRecord], characters: Sequence[Character])
         }
         for f in faces
     ]
-    return pa.Table.from_pylist(rows, schema=FACE_CLUSTERS_SCHEMA)
 
 
-def characters_table(
+def characters_rows(
     characters: Sequence[Character], face_keys: Mapping[int, str | None], embedder: str
-) -> pa.Table:
-    rows = [
+) -> list[dict[str, Any]]:
+    return [
         c.as_dict()
         | {"track_ids": list(c.track_ids), "face_key": face_keys.get(c.character_id), "embedder": embedder}
         for c in characters
     ]
-    return pa.Table.from_pylist(rows, schema=CHARACTERS_SCHEMA)
 
 
 def characters_from_table(table: pa.Table) -> list[Character]:
@@ -244,8 +160,8 @@ def assign_characters(faces: Sequence[FaceRecord], clusters: pa.Table) -> None:
         f.character_id = int(ids.get(f.face_id, -1))
 
 
-def graph_tables(g: nx.Graph) -> tuple[pa.Table, pa.Table]:
-    """Node and edge tables of a character graph; nodes ranked by screen time, then centrality."""
+def graph_rows(g: nx.Graph) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Node and edge rows of a character graph; nodes ranked by screen time, then centrality."""
     nodes: list[dict[str, Any]] = [{"character_id": int(v), **d} for v, d in g.nodes(data=True)]
     nodes.sort(key=lambda n: (-n["screen_time_s"], -n.get("eigenvector", 0.0), n["character_id"]))
     for rank, n in enumerate(nodes, 1):
@@ -255,7 +171,4 @@ def graph_tables(g: nx.Graph) -> tuple[pa.Table, pa.Table]:
         for a, b, d in g.edges(data=True)
     ]
     edges.sort(key=lambda e: (e["a"], e["b"]))
-    return (
-        pa.Table.from_pylist(nodes, schema=NODES_SCHEMA),
-        pa.Table.from_pylist(edges, schema=EDGES_SCHEMA),
-    )
+    return nodes, edges

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from marquee.ops.shots.base import Transition
+from marquee.ops.timeline import Transition
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from marquee.ops.shots.base import ShotDetector, Transition
+from marquee.ops.shots.base import ShotDetector
 from marquee.ops.shots.signals import GRADUAL_LAG, SignalTrack
+from marquee.ops.timeline import Transition
 
 Verdict = Literal["yes", "no", "unsure"]
 

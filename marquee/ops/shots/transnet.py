@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from marquee.ops.errors import ModelUnavailableError
-from marquee.ops.shots.base import ShotDetector, Transition
+from marquee.ops.shots.base import ShotDetector
+from marquee.ops.timeline import Transition
 
 FRAME_SIZE = (48, 27)
 #: A prediction above this marks a transition frame (the reference threshold).

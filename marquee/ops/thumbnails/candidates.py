@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from marquee.ops.thumbnails.crops import (
     ASPECTS,
@@ -66,8 +66,8 @@ def _scaled(box: Box | None, scale: float) -> list[float] | None:
     return None if box is None else [round(v * scale, 1) for v in box.as_list()]
 
 
-def candidate_rows(media: Sequence[CandidateMedia]) -> pa.Table:
-    """The ``thumbnail_candidates`` table; boxes in source-video pixels."""
+def candidate_rows(media: Sequence[CandidateMedia]) -> list[dict[str, Any]]:
+    """The ``thumbnail_candidates`` rows; boxes in source-video pixels."""
     rows = []
     for m in media:
         c = m.candidate
@@ -94,34 +94,4 @@ def candidate_rows(media: Sequence[CandidateMedia]) -> pa.Table:
             row[f"logo_{name}_detail"] = area.detail if area else None
             row[f"logo_{name}_key"] = m.logo_keys.get(name)
         rows.append(row)
-    return pa.Table.from_pylist(rows, schema=CANDIDATES_SCHEMA)
-
-
-def _schema() -> pa.Schema:
-    fields = [
-        ("rank", pa.int32()),
-        ("frame", pa.int64()),
-        ("time_s", pa.float64()),
-        ("shot_id", pa.int32()),
-        ("primary_character", pa.int32()),
-        ("character_ids", pa.list_(pa.int32())),
-        ("primary_face_id", pa.int64()),
-        ("prominence", pa.float32()),
-        ("expression", pa.float32()),
-        ("eyes_open", pa.float32()),
-        ("quality", pa.float32()),
-        ("score", pa.float32()),
-        ("frame_key", pa.string()),
-    ]
-    for name in ASPECTS:
-        fields += [
-            (f"crop_{name}_key", pa.string()),
-            (f"crop_{name}_box", pa.list_(pa.float32(), 4)),
-            (f"logo_{name}_box", pa.list_(pa.float32(), 4)),  # null: every band touches a face
-            (f"logo_{name}_detail", pa.float32()),
-            (f"logo_{name}_key", pa.string()),  # the crop with the title logo, when the title has one
-        ]
-    return pa.schema(fields)
-
-
-CANDIDATES_SCHEMA = _schema()
+    return rows

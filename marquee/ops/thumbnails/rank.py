@@ -143,9 +143,10 @@ def select_diverse(
             if per_char[c.primary_character] >= per_character or per_shot[c.shot_id] >= p.per_shot:
                 continue
             if any(
-                c.primary_character == o.primary_character and abs(c.time_s - o.time_s) < p.min_gap_s
+                (c.primary_character == o.primary_character or c.shot_id == o.shot_id)
+                and abs(c.time_s - o.time_s) < p.min_gap_s
                 for o in chosen
-            ):
+            ):  # one character, or one shot (a two-shot led by either face), once per time gap
                 continue
             gap = min((abs(c.time_s - o.time_s) for o in chosen), default=span) / span
             value = c.score * (1.0 + p.spread_weight * min(1.0, 4 * gap))

@@ -11,13 +11,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from marquee.ops.progress import ProgressFn
 from marquee.ops.trailers.fingerprint import FilmFingerprinter, FilmFingerprints
 from marquee.ops.trailers.match import TRAILER_FRAME_SIZE
 from marquee.ops.video import decode_frames
 
 
 def fingerprint_film_timed(
-    path: str | Path, display_aspect: float, *, expected_frames: int | None = None
+    path: str | Path,
+    display_aspect: float,
+    *,
+    expected_frames: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> tuple[FilmFingerprints, np.ndarray]:
     """One decode of the film: its fingerprints and every frame's time in seconds."""
     fp = FilmFingerprinter(display_aspect)
@@ -26,6 +31,8 @@ def fingerprint_film_timed(
     for decoded in decode_frames(path, expected_frames=expected_frames):
         fp.process(decoded.index, decoded.small_rgb(w, h))
         times.append(decoded.time_s)
+        if progress is not None:
+            progress(len(times), expected_frames or 0)
     return fp.finish(), np.asarray(times, np.float64)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pyarrow as pa
 
 from marquee.ops.trailers.audio import AUDIO_FEATURES, AudioTrack, analyze_audio
 from marquee.ops.trailers.visual import ClipEncoder, FrameEncoder
@@ -316,3 +317,31 @@ def standardise_within_title(x: np.ndarray) -> np.ndarray:
         emb = np.nan_to_num(x[:, k:])
         out[:, k:] = emb - emb.mean(axis=0, keepdims=True)
     return out
+
+
+def features_rows(
+    shot_ids: list[int], matrix: np.ndarray, embedding: np.ndarray, encoder: str
+) -> list[dict[str, Any]]:
+    """The ``shot_features`` rows: the scalar features by name (NaN stored as null) and the embedding."""
+    rows = []
+    for i, sid in enumerate(shot_ids):
+        row = {"shot_id": sid, "embedding": embedding[i].tolist(), "encoder": encoder}
+        for j, name in enumerate(SCALAR_FEATURES):
+            v = float(matrix[i, j])
+            row[name] = None if np.isnan(v) else round(v, 6)
+        rows.append(row)
+    return rows
+
+
+def features_from_table(table: pa.Table) -> tuple[list[int], np.ndarray, str]:
+    """(shot ids, model input rows = scalars then embedding, encoder) from a ``shot_features`` table."""
+    rows = table.sort_by("shot_id").to_pylist()
+    if not rows:
+        return [], np.zeros((0, len(SCALAR_FEATURES))), ""
+    scalars = np.array(
+        [[np.nan if r[n] is None else r[n] for n in SCALAR_FEATURES] for r in rows], np.float64
+    )
+    width = len(rows[0]["embedding"] or [])
+    emb = np.array([r["embedding"] or [0.0] * width for r in rows], np.float64).reshape(len(rows), width)
+    encoders = {r["encoder"] for r in rows}
+    return [r["shot_id"] for r in rows], np.hstack([scalars, emb]), encoders.pop()

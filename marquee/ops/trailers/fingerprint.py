@@ -31,7 +31,7 @@ Cell means are exact area averages over fractional cell bounds (bilinear interpo
 integral image), so the film (64x36 thumbnails) and the trailer (128x72) sample the same areas.
 
 ``FilmFingerprinter`` is a streaming consumer (``process(index, small_rgb)``, ``finish()``), so it can
-ride in the one decode pass that detects shots (``marquee.ops.scan``); it keeps only the fingerprints
+ride in the one decode pass that detects shots (``marquee.ops.shots.scan``); it keeps only the fingerprints
 and, until it has decided where the film's bars are, a bounded buffer of small luma frames.
 """
 

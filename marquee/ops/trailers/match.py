@@ -47,9 +47,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from marquee.ops.scan import ScanResult, scan_video
-from marquee.ops.shots.base import Shot
+from marquee.ops.progress import ProgressFactory, ProgressFn, no_progress
 from marquee.ops.shots.registry import make_detector
+from marquee.ops.shots.scan import ScanResult, scan_video
+from marquee.ops.timeline import Shot, Timeline
 from marquee.ops.trailers.fingerprint import (
     FilmFingerprinter,
     FilmFingerprints,
@@ -555,25 +556,44 @@ class _LumaFrames:
         self.frames.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
 
 
+def _scan_through(
+    path: str | Path, detector: str, tap: FrameTap, expected: int, progress: ProgressFn | None
+) -> ScanResult:
+    """The shots of ``path``, its frames handed to ``tap`` in the same decode."""
+    return scan_video(
+        path,
+        detector=make_detector(detector),
+        spool=tap,  # type: ignore[arg-type]
+        expected_frames=expected,
+        progress=progress,
+    )
+
+
 def scan_and_fingerprint(
-    path: str | Path, detector: str, display_aspect: float, modes: tuple[str, ...] = ("rank",)
+    path: str | Path,
+    detector: str,
+    display_aspect: float,
+    modes: tuple[str, ...] = ("rank",),
+    progress: ProgressFn | None = None,
 ) -> tuple[ScanResult, dict[str, FilmFingerprints], float]:
     """Shots and fingerprints of a film in one decode pass; also the seconds spent fingerprinting."""
     expected = probe_video(path).frame_count
     fps = {m: FilmFingerprinter(display_aspect, m) for m in modes}
     tap = FrameTap(FilmFingerprinter.frame_size, [fp.process for fp in fps.values()])
-    scan = scan_video(path, detector=make_detector(detector), spool=tap, expected_frames=expected)  # type: ignore[arg-type]
+    scan = _scan_through(path, detector, tap, expected, progress)
     t0 = time.perf_counter()
     out = {m: fp.finish() for m, fp in fps.items()}
     return scan, out, tap.seconds + time.perf_counter() - t0
 
 
-def scan_trailer(path: str | Path, detector: str) -> tuple[ScanResult, np.ndarray, float]:
+def scan_trailer(
+    path: str | Path, detector: str, progress: ProgressFn | None = None
+) -> tuple[ScanResult, np.ndarray, float]:
     """Shots and small luma frames of a trailer in one decode pass; also the seconds spent on the frames."""
     expected = probe_video(path).frame_count
     frames = _LumaFrames()
     tap = FrameTap(TRAILER_FRAME_SIZE, [frames])
-    scan = scan_video(path, detector=make_detector(detector), spool=tap, expected_frames=expected)  # type: ignore[arg-type]
+    scan = _scan_through(path, detector, tap, expected, progress)
     return scan, np.stack(frames.frames), tap.seconds
 
 
@@ -591,34 +611,24 @@ class TrailerMatchResult:
     soft_labels: np.ndarray  # one per film shot, in [0, 1]
     timings: dict[str, float] = field(default_factory=dict)
 
-    @staticmethod
-    def _time(times: np.ndarray, frame: int, end: bool = False) -> float:
-        if not end:
-            return float(times[frame])
-        if frame + 1 < len(times):
-            return float(times[frame + 1])
-        step = float(np.median(np.diff(times[-50:]))) if len(times) > 1 else 0.04
-        return float(times[-1]) + step
-
     def rows(self) -> list[dict[str, Any]]:
         """One row per trailer shot, two for a detected shot split in parts (``part`` 0 and 1); times in
         seconds, ``end_s`` being when the frame after the range begins; ``reason`` says why an unmatched
         shot is unmatched, ``textured`` the share of its frames with enough structure to fingerprint."""
+        film, trailer = Timeline(self.film_times), Timeline(self.trailer_times)
         rows = []
         for m in self.matches:
             ok = m.matched and m.film_start_frame is not None and m.film_end_frame is not None
             rows.append(
                 {
                     "trailer_shot_id": m.trailer_shot_id,
-                    "trailer_start_s": round(self._time(self.trailer_times, m.trailer_start_frame), 6),
-                    "trailer_end_s": round(self._time(self.trailer_times, m.trailer_end_frame, True), 6),
+                    "trailer_start_s": round(trailer.start_s(m.trailer_start_frame), 6),
+                    "trailer_end_s": round(trailer.end_s(m.trailer_end_frame), 6),
                     "trailer_start_frame": m.trailer_start_frame,
                     "trailer_end_frame": m.trailer_end_frame,
                     "film_shot_id": m.film_shot_id,
-                    "film_start_s": round(self._time(self.film_times, m.film_start_frame), 6) if ok else None,
-                    "film_end_s": round(self._time(self.film_times, m.film_end_frame, True), 6)
-                    if ok
-                    else None,
+                    "film_start_s": round(film.start_s(m.film_start_frame), 6) if ok else None,
+                    "film_end_s": round(film.end_s(m.film_end_frame), 6) if ok else None,
                     "film_start_frame": m.film_start_frame,
                     "film_end_frame": m.film_end_frame,
                     "similarity": m.similarity,
@@ -631,19 +641,57 @@ class TrailerMatchResult:
             )
         return rows
 
-    def film_labels(self) -> list[dict[str, Any]]:
-        """One row per film shot: its frames, times and soft label."""
-        return [
-            {
-                "film_shot_id": s.shot_id,
-                "start_frame": s.start_frame,
-                "end_frame": s.end_frame,
-                "start_s": round(self._time(self.film_times, s.start_frame), 6),
-                "end_s": round(self._time(self.film_times, s.end_frame, True), 6),
-                "soft_label": round(float(self.soft_labels[s.shot_id]), 4),
-            }
-            for s in self.film_shots
-        ]
+    def label_rows(self) -> list[dict[str, Any]]:
+        """The ``shot_labels`` rows: per film shot its span, soft label, and whether some trailer shot's
+        match lies in it."""
+        film = Timeline(self.film_times)
+        used = {m.film_shot_id for m in self.matches if m.matched and m.film_shot_id is not None}
+        rows = []
+        for s in self.film_shots:
+            start_s, end_s = film.shot_span_s(s)
+            rows.append(
+                {
+                    "shot_id": s.shot_id,
+                    "start_s": round(start_s, 6),
+                    "end_s": round(end_s, 6),
+                    "soft_label": round(float(self.soft_labels[s.shot_id]), 4),
+                    "in_trailer": s.shot_id in used,
+                }
+            )
+        return rows
+
+
+def match_trailer(
+    *,
+    film: str,
+    trailer: str,
+    film_fingerprints: FilmFingerprints,
+    film_shots: list[Shot],
+    film_times: np.ndarray,
+    trailer_luma: np.ndarray,
+    trailer_shots: list[Shot],
+    trailer_times: np.ndarray,
+    trailer_aspect: float,
+    threshold: float | None = None,
+) -> TrailerMatchResult:
+    """The trailer-matching stage, from decoded inputs: each trailer shot's film shot, and the film
+    shots' soft labels. ``match_files`` (``marquee trailer-match``) and the ``trailer_matches`` asset
+    both call it; they differ only in where the shots and frames come from (a decode, or tables)."""
+    from marquee.ops.trailers.labels import soft_labels
+
+    matches = match_shots(
+        trailer_luma, trailer_shots, trailer_aspect, film_fingerprints, film_shots, threshold=threshold
+    )
+    return TrailerMatchResult(
+        film=film,
+        trailer=trailer,
+        film_shots=film_shots,
+        trailer_shots=trailer_shots,
+        film_times=film_times,
+        trailer_times=trailer_times,
+        matches=matches,
+        soft_labels=soft_labels(matches, len(film_shots)),
+    )
 
 
 def match_files(
@@ -653,6 +701,7 @@ def match_files(
     detector: str = "hybrid",
     threshold: float | None = None,
     baseline: bool = False,
+    progress: ProgressFactory = no_progress,
 ) -> TrailerMatchResult:
     """Detect the shots of both files and match the trailer's shots to the film's.
 
@@ -663,37 +712,35 @@ def match_files(
     fingerprints, every shot "matched" whatever its score (``baseline_matches``), so that a benchmark
     can choose the baseline's threshold.
     """
-    from marquee.ops.trailers.labels import soft_labels
-
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     film_info = probe_video(film)
     trailer_info = probe_video(trailer)
     modes = ("rank", "raw") if baseline else ("rank",)
     film_scan, fps, film_fp_s = scan_and_fingerprint(
-        film, detector, film_info.width / max(film_info.height, 1), modes
+        film, detector, film_info.width / max(film_info.height, 1), modes, progress("film", "frames")
     )
-    trailer_scan, luma, trailer_fp_s = scan_trailer(trailer, detector)
+    trailer_scan, luma, trailer_fp_s = scan_trailer(trailer, detector, progress("trailer", "frames"))
     t1 = time.perf_counter()
     timings["fingerprint_s"] = film_fp_s + trailer_fp_s
     timings["shot_detection_s"] = (t1 - t0) - timings["fingerprint_s"]  # decoding and detecting
     aspect = trailer_info.width / max(trailer_info.height, 1)
-    matches = match_shots(luma, trailer_scan.shots, aspect, fps["rank"], film_scan.shots, threshold=threshold)
-    labels = soft_labels(matches, len(film_scan.shots))
+    result = match_trailer(
+        film=str(film),
+        trailer=str(trailer),
+        film_fingerprints=fps["rank"],
+        film_shots=film_scan.shots,
+        film_times=film_scan.frame_times,
+        trailer_luma=luma,
+        trailer_shots=trailer_scan.shots,
+        trailer_times=trailer_scan.frame_times,
+        trailer_aspect=aspect,
+        threshold=threshold,
+    )
     t2 = time.perf_counter()
     timings["matching_s"] = t2 - t1
     timings["total_s"] = t2 - t0
-    result = TrailerMatchResult(
-        film=str(film),
-        trailer=str(trailer),
-        film_shots=film_scan.shots,
-        trailer_shots=trailer_scan.shots,
-        film_times=film_scan.frame_times,
-        trailer_times=trailer_scan.frame_times,
-        matches=matches,
-        soft_labels=labels,
-        timings=timings,
-    )
+    result.timings = timings
     if baseline:
         t4 = time.perf_counter()
         result.baseline_matches = match_shots(  # type: ignore[attr-defined]

@@ -10,19 +10,18 @@ them see the picture upright (``DecodedFrame`` applies the stream's display rota
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from marquee.ops.keyframes import Candidate, KeyframeSpool
-from marquee.ops.shots.base import Shot, ShotDetector, Transition, shots_from_transitions
-from marquee.ops.video import decode_frames
-
-#: progress(frames_done, frames_total) is called about once a second.
-ProgressFn = Callable[[int, int], None]
+from marquee.ops.progress import ProgressFn
+from marquee.ops.shots.base import ShotDetector
+from marquee.ops.timeline import Shot, Timeline, Transition, shot_rows, shots_from_transitions
+from marquee.ops.video import decode_frames, probe_video
 
 
 @dataclass
@@ -44,15 +43,15 @@ class ScanResult:
     def frames_per_s(self) -> float:
         return self.frame_count / self.seconds if self.seconds > 0 else 0.0
 
-    def shot_times(self, shot: Shot) -> tuple[float, float]:
-        """Start and end of a shot in seconds (end = the time the frame after it begins)."""
-        start = float(self.frame_times[shot.start_frame])
-        if shot.end_frame + 1 < self.frame_count:
-            end = float(self.frame_times[shot.end_frame + 1])
-        else:
-            step = float(np.median(np.diff(self.frame_times[-50:]))) if self.frame_count > 1 else 0.04
-            end = float(self.frame_times[-1]) + step
-        return start, end
+    @property
+    def timeline(self) -> Timeline:
+        """Frame <-> time for the decoded video (shot spans in seconds: ``timeline.shot_span_s``)."""
+        return Timeline(self.frame_times)
+
+    def shot_rows(self, detector: str | None = None) -> list[dict[str, Any]]:
+        """The ``shots`` table's rows (``marquee.ops.timeline.shot_rows``), with motion when measured."""
+        motion = self.shot_motion if len(self.shot_motion) == len(self.shots) else None
+        return shot_rows(self.shots, self.timeline, self.transitions, motion=motion, detector=detector)
 
 
 def scan_video(
@@ -182,3 +181,64 @@ def shot_motion(frame_motion: np.ndarray, shots: list[Shot], transitions: list[T
         chosen = own if own.size else values
         out.append(round(float(np.median(chosen)), 6) if chosen.size else 0.0)
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# A plain file's shots (``marquee shots``, benchmarks): the same pass, with no keyframes and no state
+
+
+@dataclass
+class DetectResult:
+    path: str
+    detector: str
+    frame_times: np.ndarray
+    transitions: list[Transition]
+    shots: list[Shot]
+    duration_s: float
+    seconds: float
+    model_frames: int
+    #: Per shot (aligned with ``shots``): median frame-to-frame change of its small grey picture, in
+    #: [0, 1], leaving out transitions (``marquee.ops.shots.scan.shot_motion``).
+    shot_motion: list[float]
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.frame_times)
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frame_count / self.seconds if self.seconds else 0.0
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The shots as the ``shots`` table stores them (``marquee.ops.timeline.shot_rows``)."""
+        return shot_rows(
+            self.shots,
+            Timeline(self.frame_times),
+            self.transitions,
+            motion=self.shot_motion,
+            detector=self.detector,
+        )
+
+
+def detect_file(
+    path: str | Path, detector: ShotDetector, *, probe: bool = True, progress: ProgressFn | None = None
+) -> DetectResult:
+    """Decode ``path`` once and detect its shots; bad files raise VideoError naming the file.
+
+    The probe refuses image files and videos too short for shot detection before any decoding.
+    ``probe=False`` skips it (benchmarks time the decode pass alone); the decode pass then refuses them.
+    """
+    expected = probe_video(path).frame_count if probe else None
+    scan: ScanResult = scan_video(path, detector=detector, expected_frames=expected, progress=progress)
+    duration = scan.timeline.shot_span_s(scan.shots[-1])[1] if scan.shots else 0.0
+    return DetectResult(
+        path=str(path),
+        detector=detector.identity,
+        frame_times=scan.frame_times,
+        transitions=scan.transitions,
+        shots=scan.shots,
+        duration_s=duration,
+        seconds=scan.seconds,
+        model_frames=int(getattr(detector, "model_frames", 0) or 0),
+        shot_motion=list(scan.shot_motion),
+    )
