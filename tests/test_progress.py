@@ -65,7 +65,21 @@ def test_a_bar_on_a_terminal_redraws_one_line_and_ends_it():
 
 def test_an_unknown_total_counts_without_a_bar():
     bar = TerminalBar("decoding", "frames", stream=io.StringIO())
-    assert bar.line(42, 0).startswith("decoding 42 frames (")
+    assert bar.line(42, 0) == "decoding 42 frames"
+
+
+def test_the_rate_is_measured_from_the_first_report(monkeypatch):
+    """A bar drawn from log lines may first hear of a stage at frame 500: no absurd rate."""
+    import marquee.ops.progress as progress
+
+    now = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    bar = TerminalBar("decoding", "frames", stream=io.StringIO())
+    bar(500, 1000)
+    assert "/s" not in bar.line(500, 1000)
+    now[0] += 2.0
+    bar(600, 1000)
+    assert "(50.0/s, 0:08 left)" in bar.line(600, 1000)
 
 
 def test_throttled_reports_at_most_once_per_interval_and_always_the_last():

@@ -105,6 +105,7 @@ def expression_scores(context: AssetExecutionContext, lake: LakeResource):
     rows = []
     started = time.perf_counter()
     progress = step_progress(context)("expressions", "keyframes")
+    progress(0, len(wanted))
     try:
         for done, kf in enumerate(prefetched(wanted, lambda row: load_keyframe(store, row)), 1):
             frame_faces = by_frame[kf.frame]

@@ -73,6 +73,9 @@ class TerminalBar:
     _drawn: float = field(default=float("-inf"), init=False)
     _quarter: int = field(default=0, init=False)
     _last: tuple[int, int] = field(default=(0, 0), init=False)
+    #: (time, done) of the first report: the rate is measured from it (a bar drawn from log lines
+    #: may first hear of a stage part-way through)
+    _first: tuple[float, int] | None = field(default=None, init=False)
     _open: bool = field(default=False, init=False)
     _closed: bool = field(default=False, init=False)
 
@@ -87,6 +90,8 @@ class TerminalBar:
 
     def __call__(self, done: int, total: int) -> None:
         self._last = (done, total)
+        if self._first is None:
+            self._first = (time.monotonic(), done)
         if self.interactive:
             now = time.monotonic()
             if now - self._drawn >= 1.0 / self.fps or (total and done >= total):
@@ -101,16 +106,18 @@ class TerminalBar:
                 print(self.line(done, total), file=self.out, flush=True)
 
     def line(self, done: int, total: int) -> str:
-        elapsed = time.monotonic() - self._started
-        rate = done / elapsed if elapsed > 0 else 0.0
+        t0, d0 = self._first or (self._started, 0)
+        elapsed = time.monotonic() - t0
+        rate = (done - d0) / elapsed if elapsed > 0.05 and done > d0 else 0.0
         if total:
             share = min(1.0, done / total)
             filled = int(share * self.width)
             bar = "#" * filled + "." * (self.width - filled)
             left = (total - done) / rate if rate > 0 else 0.0
             eta = f", {_clock(left)} left" if done < total and rate > 0 else ""
-            return f"{self.label} [{bar}] {share:4.0%} {done}/{total} {self.unit} ({rate:.1f}/s{eta})"
-        return f"{self.label} {done} {self.unit} ({rate:.1f}/s)"
+            speed = f" ({rate:.1f}/s{eta})" if rate > 0 else ""
+            return f"{self.label} [{bar}] {share:4.0%} {done}/{total} {self.unit}{speed}"
+        return f"{self.label} {done} {self.unit}" + (f" ({rate:.1f}/s)" if rate > 0 else "")
 
     def close(self, failed: bool = False) -> None:
         """End the bar: one final line with the count and the time taken; when the stage ``failed``,

@@ -259,6 +259,8 @@ def _detect(
     total: int = 0,
 ) -> tuple[list[FaceRecord], list[tuple[int, float, int]], dict[str, float]]:
     b = _Builder(detector, params, on_faces, progress, total)
+    if progress is not None:
+        progress(0, total)
     for batch in _batched(frames, params.batch_size):
         b.add(batch)
     b.tracker.close()
@@ -294,6 +296,8 @@ def embed_tracks(
     by_frame: dict[int, list[FaceRecord]] = defaultdict(list)
     for f in chosen:
         by_frame[f.frame].append(f)
+    if progress is not None:
+        progress(0, len(by_frame))
     for done, frame in enumerate(sorted(by_frame), 1):
         image = load_image(frame)
         fs = by_frame[frame]

@@ -77,6 +77,8 @@ def scan_video(
     det_s = 0.0
     started = last_report = time.perf_counter()
     total = expected_frames or 0
+    if progress is not None:
+        progress(0, total)  # the stage starts now (bars time it from here)
     for decoded in decode_frames(path, expected_frames=expected_frames):
         small = decoded.thumbnail(*small_size)
         motion.push(small)

@@ -28,6 +28,8 @@ def fingerprint_film_timed(
     fp = FilmFingerprinter(display_aspect)
     w, h = FilmFingerprinter.frame_size
     times: list[float] = []
+    if progress is not None:
+        progress(0, expected_frames or 0)
     for decoded in decode_frames(path, expected_frames=expected_frames):
         fp.process(decoded.index, decoded.small_rgb(w, h))
         times.append(decoded.time_s)
