@@ -245,3 +245,19 @@ def test_sensor_registers_incoming_titles_idempotently(env, videos):
     assert [r.partition_key for r in third.run_requests] == ["beta-cut"]
     assert not third.dynamic_partitions_requests
     assert json.loads(third.cursor)["pending"] == {}
+
+
+def test_the_executor_is_in_process_unless_asked_and_an_unknown_one_fails_at_load(monkeypatch, tmp_path):
+    settings = Settings(tmp_path, str(tmp_path / "lake"), tmp_path / "catalog.duckdb", None)
+    monkeypatch.delenv("MARQUEE_EXECUTOR", raising=False)
+    job = build_definitions(settings).resolve_job_def("marquee_title_job")
+    assert job.executor_def.name == "in_process"
+    monkeypatch.setenv("MARQUEE_EXECUTOR", "multiprocess")
+    assert (
+        build_definitions(settings).resolve_job_def("marquee_title_job").executor_def.name == "multiprocess"
+    )
+    monkeypatch.setenv("MARQUEE_EXECUTOR", "threads")
+    with pytest.raises(
+        ValueError, match="MARQUEE_EXECUTOR='threads': choose one of in_process, multiprocess"
+    ):
+        build_definitions(settings)

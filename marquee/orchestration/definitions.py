@@ -7,8 +7,8 @@ through ``lineage.py``, everything downstream of them):
 - ``MARQUEE_FACE_DETECTOR``: ``mtcnn`` (default) or ``blazeface`` (needs mediapipe).
 - ``MARQUEE_FACE_EMBEDDER``: ``dlib`` (default) or ``facenet`` (weights in the model store:
   ``models/facenet/20180402-114759-vggface2.pt`` under the object storage root).
-- ``MARQUEE_EXECUTOR``: ``multiprocess`` (default) or ``in_process`` (one process per run, what the
-  Celery deployment of ``marquee cluster`` uses; does not change results).
+- ``MARQUEE_EXECUTOR``: ``in_process`` (default: one process per run; titles run in parallel as runs)
+  or ``multiprocess`` (a process per step; does not change results).
 - ``MARQUEE_FRAME_ENCODER``: ``mobilenet_v2`` (default, the shot embedding of ``shot_features``) or
   ``none`` (no visual embedding).
 Storage locations come from ``marquee.resources.settings`` (``MARQUEE_HOME``, ``MARQUEE_STORAGE``, ...).
@@ -105,8 +105,8 @@ def build_definitions(
 
 def _executor():
     """The executor named by ``MARQUEE_EXECUTOR``; an unknown name fails at load, naming the choices."""
-    choice = os.environ.get(EXECUTOR_ENV) or "multiprocess"
-    executors = {"multiprocess": multiprocess_executor, "in_process": in_process_executor}
+    choice = os.environ.get(EXECUTOR_ENV) or "in_process"
+    executors = {"in_process": in_process_executor, "multiprocess": multiprocess_executor}
     if choice not in executors:
         raise ValueError(f"{EXECUTOR_ENV}={choice!r}: choose one of {', '.join(executors)}")
     return executors[choice]

@@ -28,9 +28,11 @@ from marquee.assets.common import MODEL_POOL
 
 __all__ = ["MODEL_POOL", "ClusterEndpoints", "cluster_instance_config", "local_instance_config", "to_yaml"]
 
-#: Environment variable naming the executor of every job: ``multiprocess`` (Dagster's default: steps in
-#: subprocesses, independent branches in parallel) or ``in_process`` (one process per run; what the
-#: Celery deployment uses, so that a run is one task and killing it leaves no orphan step process).
+#: Environment variable naming the executor of every job: ``in_process`` (the default: one process per
+#: run, so a run is one Celery task and killing it leaves no orphan step process; parallelism comes
+#: from running titles side by side) or ``multiprocess`` (Dagster's own default: a subprocess per step,
+#: which re-imports torch and the models for every step: under ``dagster dev`` the same two-title
+#: backfill, refresh and sensor run took 223 s that way against 137 s in process).
 EXECUTOR_ENV = "MARQUEE_EXECUTOR"
 
 
