@@ -82,10 +82,8 @@ class ModelStore:
 
     def clip_encoder(self, arch: str, **params: Any) -> ClipEncoder:
         """A 3D ResNet clip encoder (``r3d_18`` or ``r3d_34``, the paper's architecture) from
-        ``models/video_resnet/<arch>.pth``, on the GPU when there is one; no package ships such
-        weights, so a missing file fails naming the object-storage place to put it."""
-        import torch
-
+        ``models/video_resnet/<arch>.pth``, on ``MARQUEE_DEVICE`` (a GPU when there is one); no package
+        ships such weights, so a missing file fails naming the object-storage place to put it."""
         from marquee.ops.trailers.visual import CLIP_STORE_DIR, ClipEncoder
 
         root = self.local_root(CLIP_STORE_DIR)
@@ -94,5 +92,4 @@ class ModelStore:
                 f"3D ResNet weights not found: put a torchvision VideoResNet state dict for {arch} at "
                 f"{self.url(f'{CLIP_STORE_DIR}/{arch}.pth')}, or use MARQUEE_FRAME_ENCODER=mobilenet_v2"
             )
-        params.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
-        return ClipEncoder(root, arch=arch, **params)
+        return ClipEncoder(root, arch=arch, **params)  # on MARQUEE_DEVICE (marquee.ops.devices)

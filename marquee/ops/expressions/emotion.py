@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import cv2
 import numpy as np
 
+from marquee.ops.devices import resolve_device
 from marquee.ops.errors import ModelUnavailableError
 from marquee.ops.packaged import find_weights, packaged_file
 
@@ -329,7 +330,7 @@ class EmotionClassifier:
         *,
         model_store: str | Path | None = None,
         store_url: str | None = None,
-        device: str = "cpu",
+        device: str | None = None,
         batch_size: int = 128,
         margin: float = DEFAULT_MARGIN,
         equalize: bool = DEFAULT_EQUALIZE,
@@ -340,11 +341,11 @@ class EmotionClassifier:
         if not path.is_file():
             raise ModelUnavailableError(f"expression CNN weights not found at {path}")
         self.path = path
-        self.device = device
+        self.device = resolve_device(device)
         self.batch_size = max(1, int(batch_size))
         self.margin = float(margin)
         self.equalize = bool(equalize)
-        self._net = load_network(path).to(device)
+        self._net = load_network(path).to(self.device)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         #: Identity of the weights (content hash), recorded wherever scores are stored.
         self.version = f"{self.name}@{digest[:12]}"

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from marquee.ops.devices import batch_size_for, resolve_device
 from marquee.ops.errors import ModelUnavailableError, UnknownChoiceError
 from marquee.ops.faces.types import FaceDetections, spec_identity
 from marquee.ops.quiet import native_stderr_filtered
@@ -68,7 +69,7 @@ def _mtcnn_weight_dir() -> Path:
 
 
 class MTCNNDetector:
-    """MTCNN (Zhang et al. 2016) from facenet-pytorch, on the CPU, batched by image size.
+    """MTCNN (Zhang et al. 2016) from facenet-pytorch, batched by image size, on ``MARQUEE_DEVICE``.
 
     Images are shrunk so the longer side is at most ``max_side`` (cost grows with area), detected in
     batches of equal-size images, and boxes/landmarks are mapped back to source pixels. ``min_face_size``
@@ -86,18 +87,21 @@ class MTCNNDetector:
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         factor: float = 0.709,
         min_score: float = 0.9,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         weights_dir: str | Path | None = None,
+        device: str | None = None,
     ) -> None:
         import torch
         from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+
+        self.device = resolve_device(device)
 
         self.max_side = int(max_side)
         self.min_face_size = int(min_face_size)
         self.thresholds = tuple(float(t) for t in thresholds)
         self.factor = float(factor)
         self.min_score = float(min_score)
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = max(1, int(batch_size or batch_size_for(self.device, cpu=8, gpu=64)))
         folder = Path(weights_dir) if weights_dir is not None else _mtcnn_weight_dir()
         nets = []
         for cls, fname in ((PNet, "pnet.pt"), (RNet, "rnet.pt"), (ONet, "onet.pt")):
@@ -110,7 +114,7 @@ class MTCNNDetector:
                 )
             net = cls(pretrained=False)
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            nets.append(net.eval())
+            nets.append(net.eval().to(self.device))
         self._pnet, self._rnet, self._onet = nets
 
     def config(self) -> dict[str, Any]:
@@ -160,7 +164,7 @@ class MTCNNDetector:
                 self._onet,
                 list(self.thresholds),
                 self.factor,
-                "cpu",
+                self.device,
             )
         result = []
         for b, p in zip(boxes, points, strict=True):

@@ -49,7 +49,7 @@ class HybridDetector(FastDetector):
         tn_dissolve: float = 0.4,
         batch: int = 1,
         weights: str | None = None,
-        device: str = "cpu",
+        device: str | None = None,  # None: MARQUEE_DEVICE (marquee.ops.devices), when the model loads
         **fast_params: Any,
     ) -> None:
         super().__init__(**fast_params)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from marquee.ops.devices import batch_size_for, resolve_device
 from marquee.ops.errors import ModelUnavailableError
 from marquee.ops.shots.base import ShotDetector
 from marquee.ops.timeline import Transition
@@ -31,7 +32,8 @@ class TransNetV2Model:
 
     _cache: ClassVar[dict[tuple[str | None, str], TransNetV2Model]] = {}
 
-    def __init__(self, weights: str | Path | None = None, device: str = "cpu") -> None:
+    def __init__(self, weights: str | Path | None = None, device: str | None = None) -> None:
+        device = resolve_device(device)
         import torch
 
         try:
@@ -62,7 +64,8 @@ class TransNetV2Model:
         self._torch = torch
 
     @classmethod
-    def shared(cls, weights: str | Path | None = None, device: str = "cpu") -> TransNetV2Model:
+    def shared(cls, weights: str | Path | None = None, device: str | None = None) -> TransNetV2Model:
+        device = resolve_device(device)
         key = (str(weights) if weights else None, device)
         if key not in cls._cache:
             cls._cache[key] = cls(weights, device)
@@ -133,7 +136,11 @@ class TransNetV2Detector(ShotDetector):
     context = 25
 
     def __init__(
-        self, threshold: float = THRESHOLD, batch: int = 4, weights: str | None = None, device: str = "cpu"
+        self,
+        threshold: float = THRESHOLD,
+        batch: int | None = None,
+        weights: str | None = None,
+        device: str | None = None,
     ) -> None:
         self.threshold = threshold
         self.batch = batch
@@ -161,6 +168,9 @@ class TransNetV2Detector(ShotDetector):
     def process(self, index: int, frame: np.ndarray) -> None:
         if index == 0:
             self._buffer = [frame] * self.context  # the reference pads the start with the first frame
+            # the device is chosen when frames come, not when the code location builds the detector
+            self.device = resolve_device(self.device)
+            self.batch = self.batch or batch_size_for(self.device, cpu=4, gpu=32)
         self._buffer.append(frame)
         self._luma.append(float(frame.mean()) / 255.0)
         self._count += 1

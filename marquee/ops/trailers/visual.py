@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from marquee.ops.devices import batch_size_for, resolve_device
 from marquee.ops.errors import ModelUnavailableError
 from marquee.ops.packaged import find_weights, packaged_file
 
@@ -97,11 +98,14 @@ class FrameEncoder:
         weights: str | Path | None = None,
         *,
         model_store: str | Path | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         size: int = 224,
+        device: str | None = None,
     ) -> None:
         import torch
         from torchvision.models import mobilenet_v2
+
+        self.device = resolve_device(device)
 
         path = Path(weights) if weights is not None else find_mobilenet_weights(model_store)
         if not path.is_file():
@@ -115,9 +119,9 @@ class FrameEncoder:
         self._torch = torch
         # channels-last runs the depthwise convolutions about 1.4x faster on this CPU; batches of about
         # 8 beat both single frames and large batches (which fall out of cache).
-        self._features = net.features.eval().to(memory_format=torch.channels_last)
+        self._features = net.features.eval().to(self.device, memory_format=torch.channels_last)
         self.weights_path = path
-        self.batch_size = int(batch_size)
+        self.batch_size = int(batch_size or batch_size_for(self.device, cpu=8, gpu=64))
         self.size = int(size)
         self.version = f"{self.name}-{_file_hash(path)[:8]}-{self.size}"
 
@@ -138,10 +142,10 @@ class FrameEncoder:
             batch = np.stack([self.prepare(im) for im in images[i : i + self.batch_size]])
             with torch.inference_mode():
                 x = torch.from_numpy(batch).permute(0, 3, 1, 2)  # NHWC memory seen as NCHW: channels-last
-                fmap = self._features(x)
+                fmap = self._features(x.to(self.device))
                 pooled = fmap.mean(dim=(2, 3))
                 pooled = torch.nn.functional.normalize(pooled, dim=1)
-            out[i : i + len(batch)] = pooled.numpy()
+            out[i : i + len(batch)] = pooled.cpu().numpy()
         return out
 
 
@@ -172,7 +176,7 @@ class ClipEncoder:
         arch: str = "r3d_18",
         frames: int = 16,
         size: int = 112,
-        device: str = "cpu",
+        device: str | None = None,
     ) -> None:
         if arch not in CLIP_ARCHS:
             raise ValueError(
@@ -198,8 +202,8 @@ class ClipEncoder:
             )
         net.fc = torch.nn.Identity()
         self._torch = torch
-        self._net = net.eval().to(device)
-        self.device = device
+        self.device = resolve_device(device)
+        self._net = net.eval().to(self.device)
         self.arch = arch
         self.frames = int(frames)
         self.size = int(size)
