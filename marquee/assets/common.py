@@ -323,7 +323,7 @@ def _title_step(context: Any, lake: Any, reads: frozenset[str]) -> Iterator[Titl
             # Only a step that wrote media can have replaced what a table points at. Steps that wrote
             # none skip the collection (a listing per media kind and a read of every table's key
             # columns: about a second per step on S3); the title's next media step collects for them.
-            collect_garbage(lake.warehouse(), title_id, live_owners(store, title_id), log=context.log.info)
+            collect_garbage(step.warehouse, title_id, live_owners(store, title_id), log=context.log.info)
     finally:
         _ACTIVE.pop(id(context), None)
         lease.release()
