@@ -46,6 +46,30 @@ def test_trailer_shots_are_traced_back_to_their_film_shots(with_trailer):
     assert sum(r["in_trailer"] for r in labels.values()) >= 0.8 * len(truth.used_film_shots)
 
 
+def test_the_film_is_decoded_once_its_fingerprints_riding_in_the_shots_pass(with_trailer):
+    """A title ingested with its trailer gets the film's fingerprints from the shots pass: the matcher
+    reads them from storage (the same codes and frame times a separate decode makes) instead of decoding
+    the film again; without the stored file it falls back to that decode."""
+    from marquee.ops.trailers.decode import fingerprint_film_timed
+    from marquee.ops.trailers.fingerprint import FINGERPRINTER, FilmFingerprints
+
+    lake, instance = with_trailer["lake"], with_trailer["instance"]
+    event = instance.get_latest_materialization_event(AssetKey("trailer_matches"))
+    assert event.asset_materialization.metadata["film_fingerprints"].value == "from the shots pass"
+    row = lake.warehouse().read_table("film_fingerprints", "film").to_pylist()[0]
+    assert row["fingerprinter"] == FINGERPRINTER and row["fingerprints_key"].startswith(
+        "media/fingerprints/film/"
+    )
+    stored, times = FilmFingerprints.from_bytes(lake.store().read_bytes(row["fingerprints_key"]))
+    info = lake.warehouse().read_table("titles", "film").to_pylist()[0]
+    assert row["frames"] == info["frame_count"] == len(times) == stored.frame_count
+    registry = lake.titles()
+    with registry.local_file(registry.manifest("film").source_key, lake.scratch()) as path:
+        decoded, decoded_times = fingerprint_film_timed(path, info["width"] / info["height"])
+    assert (stored.codes == decoded.codes).all() and stored.box == decoded.box
+    assert (times == decoded_times).all()
+
+
 def _overlap(row: dict, t) -> bool:
     return row["film_start_frame"] <= t.film_end_frame and row["film_end_frame"] >= t.film_start_frame
 

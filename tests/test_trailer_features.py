@@ -13,8 +13,10 @@ from marquee.ops.errors import ModelUnavailableError
 from marquee.ops.trailers.audio import AUDIO_FEATURES, analyze_audio
 from marquee.ops.trailers.features import (
     SCALAR_FEATURES,
+    ShotEmbedder,
     face_features,
     features_for_file,
+    shot_embeddings,
     shot_features,
     standardise_within_title,
 )
@@ -193,3 +195,52 @@ def test_features_for_file_one_decode(tmp_path: Path, encoder: FrameEncoder) -> 
     assert np.allclose(sf.column("length_s"), [2.0, 2.0], atol=0.05)
     assert (sf.column("motion") > 0).all()
     assert sf.column("loudness_mean_db")[1] > sf.column("loudness_mean_db")[0]
+
+
+def test_shot_embeddings_stream_in_batches_and_equal_the_mean_of_each_shots_pictures(
+    encoder: FrameEncoder,
+) -> None:
+    """Pictures arrive one at a time and in any order; the result is each shot's re-normalised mean
+    (a shot without pictures is a zero row), and only one batch is ever held."""
+    rng = np.random.default_rng(3)
+    pics = [(i % 3, rng.integers(0, 255, (72, 128, 3), dtype=np.uint8)) for i in range(11)]
+    rng.shuffle(pics)
+    got = shot_embeddings(encoder, 4, iter(pics))
+    vectors = encoder.encode([p for _, p in pics])
+    for s in range(3):
+        m = vectors[[i for i, (owner, _) in enumerate(pics) if owner == s]].mean(axis=0)
+        assert np.allclose(got[s], m / np.linalg.norm(m), atol=1e-5)
+    assert not got[3].any()
+    acc = ShotEmbedder(encoder, 4)
+    held = []
+    for owner, p in pics:
+        acc.add(owner, p)
+        held.append(len(acc._batch))
+    assert max(held) < encoder.batch_size and acc.count == len(pics) - held[-1]
+    assert np.allclose(acc.finish(), got) and acc.count == len(pics)
+
+
+def test_clip_features_are_cut_and_encoded_during_the_decode(tmp_path: Path) -> None:
+    """The 3D-CNN path encodes each shot's clip as the decode passes it: the same vectors as encoding
+    all clips at the end."""
+    import torch
+    from torchvision.models.video import r3d_18
+
+    torch.manual_seed(0)
+    path = ClipEncoder.weights_path(tmp_path, "r3d_18")
+    path.parent.mkdir(parents=True)
+    torch.save(r3d_18(weights=None).state_dict(), path)
+    enc = ClipEncoder(tmp_path, frames=4, size=32)
+    video = tmp_path / "film.mp4"
+    _write(video, 4, audio=False)
+    shots = [(0, 29), (30, 59), (60, 99)]
+    sf = features_for_file(video, shots, clip_encoder=enc, with_audio=False)
+    from marquee.ops.video import decode_frames
+
+    clips: list[list[np.ndarray]] = [[] for _ in shots]
+    for d in decode_frames(video):
+        for i, (a, b) in enumerate(shots):
+            mid = (a + b) // 2
+            if mid - 2 <= d.index <= mid + 1:
+                clips[i].append(d.rgb(32, 32))
+    assert np.allclose(sf.embedding, enc.encode(clips), atol=1e-5)

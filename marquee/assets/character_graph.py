@@ -38,7 +38,7 @@ READS = Reads("character_graph", tables=("faces", "face_clusters", "characters")
 
 @title_asset(
     READS,
-    code_version="character_graph-1",
+    code_version="character_graph-2",
     group_name="characters",
     kinds={"networkx", "duckdb"},
     check_specs=[

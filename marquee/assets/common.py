@@ -30,6 +30,7 @@ from marquee.assets.partitions import titles_partitions
 from marquee.ops.errors import MarqueeError
 from marquee.ops.faces.pipeline import KeyframeImage
 from marquee.ops.images import decode_rgb
+from marquee.ops.memory import release_memory
 from marquee.ops.progress import ProgressFactory, ProgressFn, progress_message, throttled
 from marquee.resources.leases import TitleLease, live_owners
 from marquee.resources.media import MediaVersion, collect_garbage, start_media_version
@@ -327,6 +328,7 @@ def _title_step(context: Any, lake: Any, reads: frozenset[str]) -> Iterator[Titl
     finally:
         _ACTIVE.pop(id(context), None)
         lease.release()
+        release_memory()  # the next step (of this title or another) starts from what is really in use
 
 
 def title_step(*reads: Reads) -> Callable[[F], F]:

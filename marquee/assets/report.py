@@ -47,7 +47,7 @@ READS = Reads(
 @title_asset(
     READS,
     retry_policy=None,
-    code_version="report-4",
+    code_version="report-5",
     group_name="report",
     kinds={"html"},
     description="A self-contained page per title (pictures inlined) to judge results by eye: ranked "

@@ -166,18 +166,19 @@ def build_shot_features_asset(frame_encoder: str = "mobilenet_v2") -> AssetsDefi
 def _keyframe_embeddings(
     store: ObjectStore, step: TitleStep, shot_ids: list[int], encoder: FrameEncoder
 ) -> tuple[np.ndarray, int]:
-    """Per shot the mean embedding of its best ``KEYFRAMES_PER_SHOT`` stored keyframes."""
+    """Per shot the mean embedding of its best ``KEYFRAMES_PER_SHOT`` stored keyframes, streamed from
+    storage through the encoder (a film has thousands of shots: their pictures never sit in memory)."""
     keyframes = step.read("keyframes").sort_by([("shot_id", "ascending"), ("rank_in_shot", "ascending")])
     per_shot: dict[int, list[dict]] = {}
-    for k in keyframes.to_pylist():
+    for k in keyframes.select(["shot_id", "frame", "time_s", "image_key"]).to_pylist():
         chosen = per_shot.setdefault(int(k["shot_id"]), [])
         if len(chosen) < KEYFRAMES_PER_SHOT:
             chosen.append(k)
     wanted = [k for sid in shot_ids for k in per_shot.get(sid, [])]
-    images: dict[int, list[np.ndarray]] = {sid: [] for sid in shot_ids}
-    for kf in prefetched(wanted, lambda row: load_keyframe(store, row)):
-        images[kf.shot_id].append(kf.image)
-    return shot_embeddings(encoder, [images[sid] for sid in shot_ids]), len(wanted)
+    index_of = {sid: i for i, sid in enumerate(shot_ids)}
+    pictures = prefetched(wanted, lambda row: load_keyframe(store, row))
+    embedding = shot_embeddings(encoder, len(shot_ids), ((index_of[kf.shot_id], kf.image) for kf in pictures))
+    return embedding, len(wanted)
 
 
 def _with_clips(

@@ -43,6 +43,7 @@ from marquee.ops.shots.registry import make_detector
 from marquee.ops.shots.scan import ScanResult, scan_video
 from marquee.ops.shots.validate import keyframe_problems, tiling_problems
 from marquee.ops.timeline import transitions_from_rows
+from marquee.ops.trailers.fingerprint import FINGERPRINTER, FilmFingerprinter
 from marquee.resources.lake import LakeResource
 from marquee.resources.tables import TABLES
 
@@ -120,6 +121,10 @@ def build_shots_assets(
         detector: ShotDetector | None = make_detector(detector_name, **params) if SHOTS in selected else None
         fixed = None if detector is not None else transitions_from_rows(step.read("shots").to_pylist())
         spool = KeyframeSpool(policy) if KEYFRAMES in selected else None
+        # A title with a trailer gets the film's fingerprints from this pass, not from a second decode.
+        fingerprinter = None
+        if SHOTS in selected and manifest.trailer_key:
+            fingerprinter = FilmFingerprinter(float(info["width"]) / max(float(info["height"]), 1.0))
         progress = step_progress(context)("decoding", "frames")
 
         try:
@@ -132,11 +137,13 @@ def build_shots_assets(
                         progress=progress,
                         expected_frames=int(info["frame_count"]),
                         fixed_transitions=fixed,
+                        sinks=[fingerprinter] if fingerprinter is not None else [],
                     )
                 except VideoError as exc:
                     with bad_input_fails_fast():
                         raise VideoError(info["path"], exc.reason) from exc
             if SHOTS in selected:
+                _store_fingerprints(context, lake, scan, fingerprinter)
                 yield from _emit_shots(context, lake, title_id, scan, detector, float(info["duration_s"]))
             if KEYFRAMES in selected:
                 yield from _emit_keyframes(context, lake, title_id, scan, float(info["fps"]), policy)
@@ -145,6 +152,23 @@ def build_shots_assets(
                 spool.cleanup()
 
     return shots_and_keyframes
+
+
+def _store_fingerprints(
+    context: AssetExecutionContext,
+    lake: LakeResource,
+    scan: ScanResult,
+    fingerprinter: FilmFingerprinter | None,
+) -> None:
+    """The ``film_fingerprints`` table: one row and an .npz in object storage for a title with a trailer,
+    no row without (the matcher then decodes the film itself, e.g. for a trailer added later)."""
+    rows = []
+    if fingerprinter is not None:
+        media = media_version(context, "fingerprints")
+        key = media.key("film.npz")
+        lake.store().write_bytes(key, fingerprinter.finish().to_bytes(scan.frame_times))
+        rows.append({"frames": scan.frame_count, "fingerprinter": FINGERPRINTER, "fingerprints_key": key})
+    current_step(context).write({"film_fingerprints": rows})
 
 
 def _emit_shots(

@@ -1,13 +1,15 @@
 """``trailer_matches``: every trailer shot traced back to the film shot it was cut from, and the soft
 labels per film shot that the trailerness model learns from (``marquee.ops.trailers``).
 
-Only titles with a trailer pay for this: the film is decoded once more, for fingerprints, and the
-trailer once. (Riding in the shots pass would save that decode but charge every title, with or
-without a trailer, for fingerprints that only trailer titles use.) Titles without a trailer write
-empty tables, so a backfill over every title simply skips them.
+Only titles with a trailer pay for this. The film's fingerprints come from the shots pass, which makes
+them when the title has a trailer at that time (``film_fingerprints``: an .npz in object storage), so
+the film is decoded once in all; the trailer is decoded once here. A trailer added after the shots ran
+(or fingerprints of another fingerprinter version) costs one more decode of the film, here. Titles
+without a trailer write empty tables, so a backfill over every title simply skips them.
 """
 
 import time
+from typing import Any
 
 from dagster import (
     AssetCheckSpec,
@@ -20,6 +22,7 @@ from dagster import (
 from marquee.assets.common import (
     NO_TRAILER,
     Reads,
+    TitleStep,
     bad_input_fails_fast,
     check_result,
     current_step,
@@ -31,6 +34,7 @@ from marquee.assets.common import (
 from marquee.ops.errors import VideoError
 from marquee.ops.timeline import Shot, shots_from_rows
 from marquee.ops.trailers.decode import fingerprint_film_timed, trailer_luma_timed
+from marquee.ops.trailers.fingerprint import FINGERPRINTER, FilmFingerprints
 from marquee.ops.trailers.labels import DEFAULT_TEMPERATURE
 from marquee.ops.trailers.match import THRESHOLD, match_trailer
 from marquee.resources.lake import LakeResource
@@ -39,7 +43,7 @@ from marquee.resources.tables import TABLES
 MATCHES_CHECK = "every_trailer_shot_has_a_row"
 
 #: The trailer's row and shots, the film's shots and probe (its size frames the fingerprints).
-READS = Reads("trailer_matches", tables=("trailers", "trailer_shots", "shots", "titles"))
+READS = Reads("trailer_matches", tables=("trailers", "trailer_shots", "shots", "titles", "film_fingerprints"))
 
 
 @title_asset(
@@ -73,18 +77,22 @@ def trailer_matches(context: AssetExecutionContext, lake: LakeResource):
     trailer_shots = shots_from_rows(step.read("trailer_shots").to_pylist())
     manifest = registry.manifest(title_id)
     started = time.perf_counter()
+    stored = _stored_fingerprints(step, lake, int(info["frame_count"]))
     with bad_input_fails_fast():
-        with registry.local_file(manifest.source_key, lake.scratch()) as film_path:
-            try:
-                aspect = float(info["width"]) / max(float(info["height"]), 1.0)
-                film_fp, film_times = fingerprint_film_timed(
-                    film_path,
-                    aspect,
-                    expected_frames=int(info["frame_count"]),
-                    progress=step_progress(context)("fingerprinting", "frames"),
-                )
-            except VideoError as exc:
-                raise VideoError(info["path"], exc.reason) from exc
+        if stored is not None:
+            film_fp, film_times = stored
+        else:
+            with registry.local_file(manifest.source_key, lake.scratch()) as film_path:
+                try:
+                    aspect = float(info["width"]) / max(float(info["height"]), 1.0)
+                    film_fp, film_times = fingerprint_film_timed(
+                        film_path,
+                        aspect,
+                        expected_frames=int(info["frame_count"]),
+                        progress=step_progress(context)("fingerprinting", "frames"),
+                    )
+                except VideoError as exc:
+                    raise VideoError(info["path"], exc.reason) from exc
         decoded_film = time.perf_counter()
         with registry.local_file(manifest.trailer_key, lake.scratch()) as trailer_path:
             try:
@@ -126,6 +134,7 @@ def trailer_matches(context: AssetExecutionContext, lake: LakeResource):
             "mean_similarity_matched": round(
                 sum(r["similarity"] for r in rows if r["matched"]) / max(n_matched, 1), 4
             ),
+            "film_fingerprints": "from the shots pass" if stored is not None else "decoded the film",
             "film_fingerprint_s": round(decoded_film - started, 3),
             "trailer_decode_s": round(decoded - decoded_film, 3),
             "matching_s": round(matched_seconds, 3),
@@ -140,6 +149,19 @@ def trailer_matches(context: AssetExecutionContext, lake: LakeResource):
         data_version=table_data_version(label_table),
     )
     yield check_result("trailer_matches", MATCHES_CHECK, problems)
+
+
+def _stored_fingerprints(
+    step: TitleStep, lake: LakeResource, frames: int
+) -> tuple[FilmFingerprints, Any] | None:
+    """The fingerprints the shots pass stored for this film, if it made them with this fingerprinter
+    and they cover every frame; else None (decode the film)."""
+    if not step.has("film_fingerprints"):
+        return None
+    rows = step.read("film_fingerprints").to_pylist()
+    if not rows or rows[0]["fingerprinter"] != FINGERPRINTER or rows[0]["frames"] != frames:
+        return None
+    return FilmFingerprints.from_bytes(lake.store().read_bytes(rows[0]["fingerprints_key"]))
 
 
 def _problems(rows: list[dict], labels: list[dict], trailer_shots: list[Shot], n_film: int) -> list[str]:

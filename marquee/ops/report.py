@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
 
+from marquee.ops.cast import split_cast
+
 TRANSITION_COLOURS = {
     "start": (120, 120, 120),
     "cut": (66, 133, 244),
@@ -142,6 +144,21 @@ median length {median:.2f} s;
 """
 
 
+#: A co-occurrence table longer than this shows its strongest pairs and folds the rest away.
+PAIRS_SHOWN = 12
+
+_CHARACTER_STYLE = (
+    "<style>.chr-share{display:inline-block;height:9px;background:#4a7ebb;vertical-align:middle;"
+    "margin-right:6px}.chr-sharecell{white-space:nowrap}"
+    ".chr-fold summary{cursor:pointer;margin:10px 0;font-weight:bold}"
+    ".chr-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:6px;"
+    "margin:6px 0 12px}.chr-card{display:flex;gap:6px;align-items:center;font-size:12px;"
+    "border:1px solid #ddd;border-radius:4px;padding:3px}.chr-face{object-fit:cover}"
+    ".chr-card img,.chr-card .chr-noface{width:40px;"
+    "height:40px;border-radius:50%;object-fit:cover;flex:none}.chr-noface{background:#ccc}</style>"
+)
+
+
 def characters_section(
     characters: Sequence[dict],
     nodes: Sequence[dict],
@@ -149,44 +166,111 @@ def characters_section(
     face_images: dict[int, str],
     graph_image: str | None,
 ) -> str:
-    """HTML for the characters: the graph picture, then a row per character (face, screen time,
-    faces, tracks, first appearance, centrality) and the co-occurrence edges. ``face_images`` and
-    ``graph_image`` are ``src`` values (data URIs)."""
+    """HTML for the characters: the graph picture, a row per lead (face, screen time and a share bar,
+    faces, tracks, first appearance, centrality), the minor characters as a collapsed grid of small
+    cards, and the co-occurrence pairs strongest first. ``face_images`` and ``graph_image`` are ``src``
+    values (data URIs).
+
+    Leads and minor characters are split as the graph picture splits them (``split_cast``), so a
+    feature film's forty characters show their dozen leads up front and the rest one click away,
+    instead of forty 80 px rows pushing every later section down. A small cast is one table, as before.
+    """
     node = {n["character_id"]: n for n in nodes}
     main = [c for c in characters if not c["background"]]
     background = len(characters) - len(main)
+    if not main:
+        return f"<h2>Characters</h2><p>No characters found ({background} background clusters).</p>"
+
+    def share(c: dict) -> float:  # the graph's share (of the characters' time) when there is a graph
+        return float(node.get(c["character_id"], c).get("screen_time_share", c["screen_time_share"]))
+
+    ranked = sorted(
+        main,
+        key=lambda c: (
+            node.get(c["character_id"], {}).get("prominence_rank", 1 << 30),
+            -c["screen_time_s"],
+            c["character_id"],
+        ),
+    )
+    by_id = {c["character_id"]: c for c in ranked}
+    lead_ids, minor_ids = split_cast([(c["character_id"], share(c)) for c in ranked])
+    top = max((share(c) for c in ranked), default=0.0) or 1.0
     rows = []
-    for c in main:
-        n = node.get(c["character_id"], {})
-        face = face_images.get(c["character_id"])
-        img = f'<img src="{face}" width="80" height="80">' if face else ""
+    for cid in lead_ids:
+        c, n = by_id[cid], node.get(cid, {})
+        face = face_images.get(cid)
+        img = f'<img class="chr-face" src="{face}" width="80" height="80" alt="#{cid}">' if face else ""
+        bar = f'<span class="chr-share" style="width:{round(60 * share(c) / top)}px"></span>'
+        pct = f'<td class="chr-sharecell">{bar}{100 * c["screen_time_share"]:.1f}%</td>'
         rows.append(
-            f"<tr><td>{img}</td><td>#{c['character_id']}</td><td>{n.get('prominence_rank', '')}</td>"
-            f"<td>{c['screen_time_s']:.1f}</td><td>{100 * c['screen_time_share']:.1f}%</td>"
+            f"<tr><td>{img}</td><td>#{cid}</td><td>{n.get('prominence_rank', '')}</td>"
+            f"<td>{c['screen_time_s']:.1f}</td>{pct}"
             f"<td>{c['n_faces']}</td><td>{c['n_tracks']}</td><td>{c['first_appearance_s']:.1f}</td>"
             f"<td>{n.get('degree', 0):.2f}</td><td>{n.get('eigenvector', 0):.2f}</td></tr>"
         )
-    edge_rows = "".join(
-        f"<tr><td>#{x['a']} – #{x['b']}</td><td>{x['shots']}</td><td>{x['frames']}</td></tr>" for x in edges
-    )
     graph = f'<p><img src="{graph_image}" style="max-width:100%"></p>' if graph_image else ""
-    together = (
-        f"<table><tr><th>pair</th><th>shared shots</th><th>shared keyframes</th></tr>{edge_rows}</table>"
-        if edges
-        else "<p>No two characters share a shot.</p>"
-    )
-    if not main:
-        return f"<h2>Characters</h2><p>No characters found ({background} background clusters).</p>"
-    return f"""<h2>Characters</h2>
-<p>{len(main)} characters, {background} background clusters (seen too briefly to count).
+    if minor_ids:
+        minor_time = sum(by_id[i]["screen_time_s"] for i in minor_ids)
+        minor_share = sum(by_id[i]["screen_time_share"] for i in minor_ids)
+        summary = (
+            f"{len(main)} characters: {len(lead_ids)} leads, then {len(minor_ids)} minor characters "
+            f"({minor_time:.1f} s, {100 * minor_share:.1f}% of screen time together)"
+        )
+        leads_heading = "<h3>Leads</h3>"
+        cards = "".join(_minor_card(by_id[i], node.get(i, {}), face_images.get(i)) for i in minor_ids)
+        minor = (
+            f'<details class="chr-fold chr-minor"><summary>{len(minor_ids)} minor characters, '
+            f"{minor_time:.1f} s together, most screen time first</summary>"
+            f'<div class="chr-grid">{cards}</div></details>'
+        )
+    else:
+        summary, leads_heading, minor = f"{len(main)} characters", "", ""
+    return f"""{_CHARACTER_STYLE}<h2>Characters</h2>
+<p>{summary}; {background} background clusters (seen too briefly to count).
 Screen time is the time a character's face is on screen, measured on keyframes.</p>
 {graph}
+{leads_heading}
 <table><tr><th>face</th><th>character</th><th>prominence</th><th>screen time s</th><th>share</th>
 <th>faces</th><th>tracks</th><th>first seen s</th><th>degree</th><th>eigenvector</th></tr>
 {"".join(rows)}
 </table>
+{minor}
 <h3>Who appears with whom</h3>
-{together}"""
+{_pairs(edges)}"""
+
+
+def _minor_card(c: dict, n: dict, face: str | None) -> str:
+    """A minor character as a small card: face, id, prominence rank, screen time and share."""
+    cid = c["character_id"]
+    img = f'<img src="{face}" alt="#{cid}">' if face else '<span class="chr-noface"></span>'
+    rank = f" · rank {n['prominence_rank']}" if "prominence_rank" in n else ""
+    return (
+        f'<div class="chr-card">{img}<div><b>#{cid}</b>{rank}<br>'
+        f"{c['screen_time_s']:.1f} s · {100 * c['screen_time_share']:.1f}%</div></div>"
+    )
+
+
+def _pairs(edges: Sequence[dict]) -> str:
+    """Co-occurrence pairs, most shared shots first; past ``PAIRS_SHOWN`` the strongest are shown
+    and the full list is folded into a ``<details>``."""
+    if not edges:
+        return "<p>No two characters share a shot.</p>"
+    ranked = sorted(edges, key=lambda x: (-x["shots"], -x["frames"], x["a"], x["b"]))
+
+    def table(rows: Sequence[dict]) -> str:
+        body = "".join(
+            f"<tr><td>#{x['a']} – #{x['b']}</td><td>{x['shots']}</td><td>{x['frames']}</td></tr>"
+            for x in rows
+        )
+        return f"<table><tr><th>pair</th><th>shared shots</th><th>shared keyframes</th></tr>{body}</table>"
+
+    if len(ranked) <= PAIRS_SHOWN + 3:  # folding away two or three rows saves nothing
+        return table(ranked)
+    return (
+        f"<p>The {PAIRS_SHOWN} strongest of {len(ranked)} pairs, by shared shots.</p>"
+        f"{table(ranked[:PAIRS_SHOWN])}"
+        f'<details class="chr-fold"><summary>All {len(ranked)} pairs</summary>{table(ranked)}</details>'
+    )
 
 
 def candidates_section(candidates: Sequence[dict], images: dict[str, str], aspects: Sequence[str]) -> str:

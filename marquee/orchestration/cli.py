@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from marquee.ops.errors import MarqueeError
+from marquee.ops.memory import tune_allocator
 from marquee.resources.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -643,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_allocator()  # before any big allocation (see marquee.ops.memory)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -37,6 +37,7 @@ from marquee.assets.trailerness import trailer_moments, trailerness
 from marquee.assets.trailerness_model import trailerness_model
 from marquee.ops.faces.detect import DEFAULT_FACE_DETECTOR
 from marquee.ops.faces.embed import DEFAULT_FACE_EMBEDDER
+from marquee.ops.memory import tune_allocator
 from marquee.ops.shots.registry import DEFAULT_DETECTOR
 from marquee.orchestration.instance import EXECUTOR_ENV
 from marquee.orchestration.jobs import (
@@ -63,6 +64,7 @@ def build_definitions(
     face_embedder: str | None = None,
     frame_encoder: str | None = None,
 ) -> Definitions:
+    tune_allocator()  # every process that runs steps builds the definitions first
     settings = settings or Settings.from_env()
     detector = shot_detector or os.environ.get("MARQUEE_SHOT_DETECTOR") or DEFAULT_DETECTOR
     faces_with = face_detector or os.environ.get("MARQUEE_FACE_DETECTOR") or DEFAULT_FACE_DETECTOR

@@ -192,6 +192,20 @@ TABLES: dict[str, TableSpec] = _register(
         ),
     ),
     TableSpec(
+        "film_fingerprints",
+        asset="shots",
+        description="Titles with a trailer: the film's per-frame trailer-matching fingerprints, made in the "
+        "shots pass (so the film is decoded once) and stored as one .npz; none without a trailer.",
+        media=("fingerprints",),
+        schema=pa.schema(
+            [
+                ("frames", pa.int64()),
+                ("fingerprinter", pa.string()),
+                ("fingerprints_key", pa.string()),
+            ]
+        ),
+    ),
+    TableSpec(
         "keyframes",
         asset="keyframes",
         description="A few sharp representative frames per shot, as JPEG images in object storage.",

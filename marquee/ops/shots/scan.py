@@ -10,9 +10,10 @@ them see the picture upright (``DecodedFrame`` applies the stream's display rota
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -54,6 +55,14 @@ class ScanResult:
         return shot_rows(self.shots, self.timeline, self.transitions, motion=motion, detector=detector)
 
 
+class FrameSink(Protocol):
+    """Anything else that wants every frame of the pass, small: ``process(index, rgb)`` in order."""
+
+    frame_size: tuple[int, int]  # (width, height) of the thumbnails it wants
+
+    def process(self, index: int, small_rgb: np.ndarray) -> None: ...
+
+
 def scan_video(
     path: str | Path,
     *,
@@ -62,8 +71,11 @@ def scan_video(
     expected_frames: int | None = None,
     progress: ProgressFn | None = None,
     fixed_transitions: list[Transition] | None = None,
+    sinks: Sequence[FrameSink] = (),
 ) -> ScanResult:
-    """Decode ``path`` once, feeding the detector and the keyframe spool.
+    """Decode ``path`` once, feeding the detector, the keyframe spool and any other ``sinks`` (each
+    gets every frame as an RGB thumbnail of its ``frame_size``: the film's trailer fingerprints ride
+    here, so a title with a trailer is not decoded a second time for them).
 
     With ``detector=None`` the shots come from ``fixed_transitions`` (a stored shots table), which is
     how keyframes are re-made without re-detecting shots. An image file, or a video with fewer than
@@ -88,6 +100,8 @@ def scan_video(
             det_s += time.perf_counter() - t0
         if spool is not None:
             spool.offer(decoded.index, decoded.time_s, small, decoded.luma(), decoded)
+        for sink in sinks:
+            sink.process(decoded.index, decoded.small_rgb(*sink.frame_size))
         times.append(decoded.time_s)
         if progress is not None and time.perf_counter() - last_report > 1.0:
             last_report = time.perf_counter()

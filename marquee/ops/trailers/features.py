@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,22 +102,99 @@ def face_features(
     return out
 
 
-def shot_embeddings(encoder: FrameEncoder, keyframes: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
-    """(n_shots, 1280): the re-normalised mean embedding of each shot's keyframes (RGB uint8 arrays).
+class ShotEmbedder:
+    """Running per-shot mean embeddings: ``add(shot_index, picture)`` as pictures arrive, ``finish()``.
 
-    All keyframes go through the encoder in batches across shots. A shot without keyframes gets a
-    zero row (the model sees it as 'average' after within-title centring).
+    Pictures go through the encoder one batch at a time and only their sums per shot are kept, so memory
+    does not grow with the number of shots (a two-hour film has thousands, three pictures each).
+    ``seconds`` is the time spent in the encoder.
     """
-    flat = [im for frames in keyframes for im in frames]
-    vectors = encoder.encode(flat) if flat else np.zeros((0, encoder.dim), np.float32)
-    out = np.zeros((len(keyframes), encoder.dim), np.float32)
-    k = 0
-    for i, frames in enumerate(keyframes):
-        if frames:
-            m = vectors[k : k + len(frames)].mean(axis=0)
-            out[i] = m / max(float(np.linalg.norm(m)), 1e-8)
-            k += len(frames)
-    return out
+
+    def __init__(self, encoder: FrameEncoder, n_shots: int) -> None:
+        self.encoder = encoder
+        self.sums = np.zeros((n_shots, encoder.dim), np.float64)
+        self.count = 0
+        self.seconds = 0.0
+        self._batch: list[np.ndarray] = []
+        self._owners: list[int] = []
+
+    def add(self, shot_index: int, image: np.ndarray) -> None:
+        self._batch.append(image)
+        self._owners.append(int(shot_index))
+        if len(self._batch) >= self.encoder.batch_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            t = time.perf_counter()
+            np.add.at(self.sums, np.asarray(self._owners), self.encoder.encode(self._batch))
+            self.seconds += time.perf_counter() - t
+            self.count += len(self._batch)
+            self._batch.clear()
+            self._owners.clear()
+
+    def finish(self) -> np.ndarray:
+        """(n_shots, dim) float32: each shot's re-normalised mean; a shot without pictures gets a zero row
+        (the model sees it as 'average' after within-title centring)."""
+        self._flush()
+        norms = np.linalg.norm(self.sums, axis=1, keepdims=True)
+        return np.where(norms > 0, self.sums / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
+
+
+class _ClipStream:
+    """3D-CNN clips cut from the decode as it passes: a shot's clip is encoded (in batches) as soon as
+    its last frame has been seen, so only the clips of a batch are ever held."""
+
+    def __init__(self, encoder: ClipEncoder, n_shots: int, wanted: Mapping[int, int], batch: int = 4) -> None:
+        self.encoder, self.batch = encoder, batch
+        self.out = np.zeros((n_shots, encoder.dim), np.float32)
+        self.last: dict[int, int] = {}  # shot -> last wanted frame
+        for f, i in wanted.items():
+            self.last[i] = max(self.last.get(i, f), f)
+        self.wanted = wanted
+        self.open: dict[int, list[np.ndarray]] = {}
+        self.ready: list[tuple[int, list[np.ndarray]]] = []
+        self.count, self.seconds = 0, 0.0
+
+    def add(self, index: int, frame: Any) -> None:
+        i = self.wanted.get(index)
+        if i is None:
+            return
+        self.open.setdefault(i, []).append(frame.rgb(self.encoder.size, self.encoder.size))
+        if index == self.last[i]:
+            self.ready.append((i, self.open.pop(i)))
+            if len(self.ready) >= self.batch:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.ready:
+            t = time.perf_counter()
+            self.out[[i for i, _ in self.ready]] = self.encoder.encode([c for _, c in self.ready])
+            self.seconds += time.perf_counter() - t
+            self.count += sum(len(c) for _, c in self.ready)
+            self.ready.clear()
+
+    def finish(self) -> np.ndarray:
+        """(n_shots, dim): shots whose clip the file cut short get what they have; shots with no frame
+        at all get the encoding of a black clip, as before."""
+        self.ready.extend(self.open.items())
+        self.open.clear()
+        self._flush()
+        missing = [i for i in range(len(self.out)) if i not in self.last or not self.out[i].any()]
+        if missing:
+            self.out[missing] = self.encoder.encode([[np.zeros((8, 8, 3), np.uint8)]])[0]
+        return self.out
+
+
+def shot_embeddings(
+    encoder: FrameEncoder, n_shots: int, images: Iterable[tuple[int, np.ndarray]]
+) -> np.ndarray:
+    """(n_shots, dim): the mean embedding of each shot's pictures, ``images`` yielding
+    ``(shot_index, RGB uint8 picture)`` (streamed through ``ShotEmbedder``)."""
+    acc = ShotEmbedder(encoder, n_shots)
+    for i, image in images:
+        acc.add(i, image)
+    return acc.finish()
 
 
 def shot_features(
@@ -194,8 +272,6 @@ def features_for_file(
     ``clip_encoder`` the embedding is instead a clip of ``clip_encoder.frames`` consecutive frames
     around each shot's middle. The audio track is decoded separately (``analyze_audio``).
     """
-    import time
-
     from marquee.ops.video import decode_frames
 
     timing = timing if timing is not None else FileFeatureTiming()
@@ -214,8 +290,8 @@ def features_for_file(
             mid, half = (a + b) // 2, clip_encoder.frames // 2
             for f in range(max(a, mid - half), min(b, mid - half + clip_encoder.frames - 1) + 1):
                 clip_wanted[f] = i
-    pictures: list[list[np.ndarray]] = [[] for _ in range(n)]
-    clips: list[list[np.ndarray]] = [[] for _ in range(n)]
+    pictures = ShotEmbedder(encoder, n) if encoder is not None else None
+    clips = _ClipStream(clip_encoder, n, clip_wanted) if clip_encoder is not None else None
     times = np.zeros(len(shot_of) + 1)
     frame_motion = np.zeros(len(shot_of), np.float32)
     prev: np.ndarray | None = None
@@ -233,23 +309,21 @@ def features_for_file(
                 frame_motion[d.index] = cv2.norm(grey, prev, cv2.NORM_L1) / (grey.size * 255.0)
             prev = grey
         if d.index in wanted:
-            pictures[i].append(d.rgb(224, 224))
-        if d.index in clip_wanted:
-            clips[i].append(d.rgb(clip_encoder.size, clip_encoder.size))  # type: ignore[union-attr]
+            pictures.add(i, d.rgb(224, 224))  # type: ignore[union-attr]
+        if clips is not None:
+            clips.add(d.index, d)
     step = float(np.median(np.diff(times[:count]))) if count > 1 else 0.04
     times[count] = times[count - 1] + step
-    timing.decode_s += time.perf_counter() - t0
     emb, version = None, ""
-    t1 = time.perf_counter()
-    if clip_encoder is not None:
-        emb, version = (
-            clip_encoder.encode([c or [np.zeros((8, 8, 3), np.uint8)] for c in clips]),
-            clip_encoder.version,
-        )
-    elif encoder is not None:
-        emb, version = shot_embeddings(encoder, pictures), encoder.version
-        timing.frames_encoded += sum(len(p) for p in pictures)
-    timing.encode_s += time.perf_counter() - t1
+    if clips is not None:
+        emb, version = clips.finish(), clip_encoder.version  # type: ignore[union-attr]
+        timing.frames_encoded += clips.count
+    elif pictures is not None:
+        emb, version = pictures.finish(), pictures.encoder.version
+        timing.frames_encoded += pictures.count
+    encode_s = pictures.seconds if pictures is not None else clips.seconds if clips is not None else 0.0
+    timing.encode_s += encode_s
+    timing.decode_s += time.perf_counter() - t0 - encode_s
     starts = np.array([times[min(a, count - 1)] for a, _ in shots])
     ends = np.array([times[min(b + 1, count)] for _, b in shots])
     t2 = time.perf_counter()

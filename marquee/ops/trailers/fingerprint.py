@@ -38,6 +38,7 @@ and, until it has decided where the film's bars are, a bounded buffer of small l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -61,6 +62,13 @@ WHITEN_EPS = 0.3
 #: Whitened unit vectors are stored as int8 times this (components beyond +-0.33 are clipped; they
 #: are about N(0, 1/144)).
 CODE_SCALE = 380.0
+
+#: What stored fingerprints were made with: a change to any of these makes them unusable, and the
+#: matcher then decodes the film again rather than compare codes of two kinds.
+FINGERPRINTER = (
+    f"rank-{GRID[0]}x{GRID[1]}-window{WINDOW}-{FILM_FRAME_SIZE[0]}x{FILM_FRAME_SIZE[1]}"
+    f"-bars{BAR_FRAMES}-eps{WHITEN_EPS}-scale{CODE_SCALE:g}"
+)
 
 #: Luma levels (0-255) by which a cell must differ to count as structure: above the encoder noise of a
 #: cell mean (about a level) and below the smallest steps of a dark but real picture.
@@ -210,9 +218,9 @@ def whitening(codes: np.ndarray, sample: int = 20000, seed: int = 0) -> tuple[np
     tells frames apart. On the first generated pairs (bench/trailers.py) the best title card fell
     from 0.60 to 0.30 while the weakest true match went from 0.67 to 0.44 (before caption masking).
     """
+    if len(codes) > sample:  # sample first: a two-hour film's codes as float64 would be 200 MB
+        codes = codes[np.random.default_rng(seed).choice(len(codes), sample, replace=False)]
     x = codes.astype(np.float64) / 127.0
-    if len(x) > sample:
-        x = x[np.random.default_rng(seed).choice(len(x), sample, replace=False)]
     mu = x.mean(axis=0)
     if len(x) < 2:
         return mu.astype(np.float32), np.eye(x.shape[1], dtype=np.float32)
@@ -258,11 +266,78 @@ class FilmFingerprints:
             return np.ones(len(self.codes), bool)
         return self.structure >= 1.0
 
+    def to_bytes(self, frame_times: np.ndarray) -> bytes:
+        """These fingerprints and every frame's time as one ``.npz`` (what the shots pass stores for the
+        trailer matcher: 146 bytes a frame, about 26 MB for a two-hour film)."""
+        import io
+
+        arrays: dict[str, np.ndarray] = {
+            "codes": self.codes,
+            "box": np.asarray(self.box, np.float64),
+            "meta": np.asarray([self.aspect, self.scale], np.float64),
+            "mode": np.asarray(self.mode),
+            "frame_times": np.asarray(frame_times, np.float64),
+        }
+        for name in ("mean", "transform", "structure"):
+            value = getattr(self, name)
+            if value is not None:
+                arrays[name] = value
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> tuple[FilmFingerprints, np.ndarray]:
+        """What ``to_bytes`` wrote: the fingerprints and the frame times."""
+        import io
+
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            box = tuple(float(v) for v in z["box"])
+            aspect, scale = (float(v) for v in z["meta"])
+            fp = cls(
+                z["codes"],
+                (box[0], box[1], box[2], box[3]),
+                aspect,
+                str(z["mode"]),
+                z.get("mean"),
+                z.get("transform"),
+                scale,
+                z.get("structure"),
+            )
+            return fp, z["frame_times"]
+
     def query(self, codes: np.ndarray) -> np.ndarray:
         """Trailer codes (int8, this mode) as float32 vectors comparable with ``codes / scale``."""
         if self.mode == "rank" and self.mean is not None and self.transform is not None:
             return project(codes, self.mean, self.transform)
         return codes.astype(np.float32)
+
+
+class _Rows:
+    """An append-only array of fixed-width rows kept in blocks: no per-row Python object (a list of
+    180,000 small arrays costs twice their bytes), one copy at the end."""
+
+    def __init__(self, width: int, dtype: Any, block: int = 8192) -> None:
+        self.width, self.dtype, self.block = width, dtype, block
+        self._full: list[np.ndarray] = []
+        self._cur = np.empty((block, width), dtype)
+        self._n = 0
+
+    def append(self, row: Any) -> None:
+        if self._n == len(self._cur):
+            if self._n:
+                self._full.append(self._cur)
+            self._cur, self._n = np.empty((self.block, self.width), self.dtype), 0
+        self._cur[self._n] = row
+        self._n += 1
+
+    def take(self) -> np.ndarray:
+        """All rows as one (n, width) array; the blocks are released."""
+        out = (
+            np.concatenate([*self._full, self._cur[: self._n]]) if self._full else self._cur[: self._n].copy()
+        )
+        self._full, self._cur, self._n = [], np.empty((0, self.width), self.dtype), 0
+        return out
 
 
 class FilmFingerprinter:
@@ -286,8 +361,8 @@ class FilmFingerprinter:
         self._row_max: np.ndarray | None = None
         self._col_max: np.ndarray | None = None
         self._box: Box | None = None
-        self._codes: list[np.ndarray] = []
-        self._structure: list[float] = []
+        self._codes = _Rows(GRID[0] * GRID[1], np.int8)  # 144 bytes a frame, in blocks
+        self._structure = _Rows(1, np.float16)
         self._next = 0
 
     def process(self, index: int, small_rgb: np.ndarray) -> None:
@@ -321,7 +396,7 @@ class FilmFingerprinter:
         if self.mode == "raw":
             return raw_descriptor(cell_means(y, self._box))
         cells = cell_means(y, central_window(self._box, WINDOW, WINDOW))
-        self._structure.append(structure(cells))
+        self._structure.append(np.float16(structure(cells)))
         return rank_descriptor(cells)
 
     def finish(self) -> FilmFingerprints:
@@ -331,12 +406,10 @@ class FilmFingerprinter:
         x0, y0, x1, y1 = self._box
         w, h = self.frame_size
         aspect = self.display_aspect * ((x1 - x0) / w) / ((y1 - y0) / h)
-        codes = np.stack(self._codes) if self._codes else np.zeros((0, GRID[0] * GRID[1]), np.int8)
-        self._codes = []
+        codes = self._codes.take()
         if self.mode == "raw" or len(codes) == 0:
             return FilmFingerprints(codes, self._box, float(aspect), self.mode)
-        struct = np.asarray(self._structure, np.float16)
-        self._structure = []
+        struct = self._structure.take()[:, 0]
         textured = struct >= 1.0
         # the film's statistics come from frames that carry a fingerprint (black stretches, credits on
         # black and the like would otherwise make their own ramp a principal direction)
