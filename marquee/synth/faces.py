@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from itertools import combinations, pairwise
@@ -503,6 +504,143 @@ class _Darkener:
         return np.clip(cv2.LUT(frame, self.lut).astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
+def max_face_for(height: int) -> int:
+    """The widest face (px) a photo is kept at for a video ``height`` px tall: a close-up, zoomed in."""
+    return max(64, int(0.45 * height * 1.6))
+
+
+#: Loads the photo of one appearance: (identity, photo key) -> (RGB photo, face box in its pixels).
+PhotoLoader = Callable[[str, str], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class SceneShot:
+    """One continuous shot of a scene, drawn up front (``setup_scene``) and rendered frame by frame.
+
+    Why a separate object: ``make_character_video`` writes one shot per scene, while longer generators
+    (``marquee.synth.film``) cut a scene into several shots around one backdrop and interleave them with
+    other footage; both render the same way, from the same draws.
+    """
+
+    size: tuple[int, int]
+    canvas: tuple[int, int]
+    style: str
+    background: np.ndarray
+    places: list[Placement]
+    zoom: tuple[float, float]
+    pan: np.ndarray
+    dim: _Darkener | None = None
+
+    def frame(self, i: int, nf: int, fps: float) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Frame ``i`` of ``nf`` (RGB uint8 of ``size``) and the faces on it, ``[{"identity", "box"}]``:
+        each person whose face box lies at least 70% inside the frame."""
+        w, h = self.size
+        canvas = self.canvas
+        z0, z1 = self.zoom
+        pan = self.pan
+        t = i / max(1, nf - 1)
+        frame = self.background.copy()
+        boxes = []
+        for p in self.places:
+            amp, period, phase = p.sway
+            dx = amp * math.sin(2 * math.pi * (i / fps) / period + phase)
+            box = _paste(frame, p.sprite, p.cx + dx, p.cy + 0.3 * dx)
+            boxes.append((p.identity, box))
+        zoom = z0 + (z1 - z0) * t
+        ww, wh = w / zoom, h / zoom
+        slack_x, slack_y = canvas[0] - ww, canvas[1] - wh
+        x0 = slack_x / 2 + pan[0] * (t - 0.5) * slack_x * 0.9
+        y0 = slack_y / 2 + pan[1] * (t - 0.5) * slack_y * 0.9
+        m = np.asarray([[w / ww, 0, -x0 * w / ww], [0, h / wh, -y0 * h / wh]], np.float64)
+        out = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        if self.dim is not None:
+            out = self.dim(out)
+        visible = []
+        for name, box in boxes:
+            if box is None:
+                continue
+            b = np.asarray(
+                [
+                    box[0] * m[0, 0] + m[0, 2],
+                    box[1] * m[1, 1] + m[1, 2],
+                    box[2] * m[0, 0] + m[0, 2],
+                    box[3] * m[1, 1] + m[1, 2],
+                ]
+            )
+            inside = max(0.0, min(b[2], w) - max(b[0], 0)) * max(0.0, min(b[3], h) - max(b[1], 0))
+            if inside >= 0.7 * (b[2] - b[0]) * (b[3] - b[1]):
+                visible.append({"identity": name, "box": [round(float(v), 1) for v in b]})
+        return out, visible
+
+
+def setup_scene(
+    rng: np.random.Generator,
+    people: list[str],
+    kind: str,
+    *,
+    ids: dict[str, list[str]],
+    root: Path,
+    size: tuple[int, int],
+    max_face: int,
+    background: np.ndarray | None = None,
+    style: str | None = None,
+    load: PhotoLoader | None = None,
+) -> SceneShot:
+    """Draw one shot of ``people`` (``kind`` "scene" or "cutaway"): backdrop, style (``STYLES``), a photo
+    of each person from ``ids`` with a fresh augmentation, the layout (``_layout``) and the camera move.
+
+    ``background`` (a canvas of 1.2 x ``size``) and ``style`` are drawn when not given, so several shots
+    of one scene can share them. ``load`` reads a photo (default: ``ids``' keys under ``root``, as in
+    ``FACE_BOXES``), for people whose photos are elsewhere (the extras of group photos).
+    """
+    w, h = size
+    canvas = (round(w * 1.2), round(h * 1.2))
+    bg = backdrop(rng, canvas, root) if background is None else background
+    if style is None:
+        names, probs = list(STYLES), np.asarray(list(STYLES.values()))
+        style = str(rng.choice(names, p=probs / probs.sum())) if kind == "scene" else "normal"
+    dim = None
+    if style == "dim":
+        dim = _Darkener(
+            float(rng.uniform(0.3, 0.5)),
+            float(rng.uniform(1.2, 1.5)),
+            float(rng.uniform(2, 5)),
+            (h, w, 3),
+            rng,
+        )
+    places = []
+    for person, (cx, cy, fw) in zip(people, _layout(rng, people, canvas, h, kind), strict=True):
+        if style == "wide":
+            fw = max(28.0 * 1.1, fw * 0.6)
+        photo = ids[person][int(rng.integers(len(ids[person])))]
+        if load is None:
+            rgb, face = _photo(str(photo_path(root, photo)), photo, max_face)
+        else:
+            rgb, face = load(person, photo)
+        sprite = augment(cut_out(rgb, face), rng)
+        sprite = styled(scaled(sprite, fw / (sprite.face[2] - sprite.face[0])), style, rng)
+        # Lower a person whose photo ends near the chin, so the cut reaches the frame bottom
+        # (within reason: the face stays in the upper two thirds).
+        below = sprite.rgb.shape[0] - (sprite.face[1] + sprite.face[3]) / 2
+        cy = float(min(max(cy, canvas[1] * 0.92 - below), canvas[1] * 0.62))
+        amp = float(rng.uniform(0, 0.06) * fw)
+        places.append(
+            Placement(
+                person,
+                photo,
+                cx,
+                cy,
+                fw,
+                (amp, float(rng.uniform(2, 5)), float(rng.uniform(0, 6.3))),
+                sprite,
+            )
+        )
+    # Camera: a window of the canvas that pans and zooms linearly over the scene.
+    z0, z1 = float(rng.uniform(1.0, 1.12)), float(rng.uniform(1.0, 1.12))
+    pan = rng.uniform(-1, 1, size=2)
+    return SceneShot(size, canvas, style, bg, places, (z0, z1), pan, dim)
+
+
 def _h264_writer(path: str | Path, size: tuple[int, int], fps: float, crf: int) -> tuple[Any, Any]:
     """An open MP4 container and its H.264 stream (yuv420p, fast preset) for generated footage."""
     container = av.open(str(path), mode="w")
@@ -532,8 +670,7 @@ def make_character_video(
     rng = np.random.default_rng(seed)
     main, background, plan = _plan(rng, ids, n_main, n_background, seconds)
     w, h = size
-    canvas = (round(w * 1.2), round(h * 1.2))
-    max_face = max(64, int(0.45 * h * 1.6))
+    max_face = max_face_for(h)
     frames_truth: list[list[dict[str, Any]]] = []
     scenes: list[Scene] = []
     photos_used: dict[str, set[str]] = defaultdict(set)
@@ -542,80 +679,12 @@ def make_character_video(
     try:
         for sid, (kind, dur, people) in enumerate(plan):
             nf = max(1, round(dur * fps))
-            bg = backdrop(rng, canvas, root)
-            names, probs = list(STYLES), np.asarray(list(STYLES.values()))
-            style = str(rng.choice(names, p=probs / probs.sum())) if kind == "scene" else "normal"
-            dim = None
-            if style == "dim":
-                dim = _Darkener(
-                    float(rng.uniform(0.3, 0.5)),
-                    float(rng.uniform(1.2, 1.5)),
-                    float(rng.uniform(2, 5)),
-                    (h, w, 3),
-                    rng,
-                )
-            places = []
-            for person, (cx, cy, fw) in zip(people, _layout(rng, people, canvas, h, kind), strict=True):
-                if style == "wide":
-                    fw = max(28.0 * 1.1, fw * 0.6)
-                photo = ids[person][int(rng.integers(len(ids[person])))]
-                photos_used[person].add(photo)
-                rgb, face = _photo(str(photo_path(root, photo)), photo, max_face)
-                sprite = augment(cut_out(rgb, face), rng)
-                sprite = styled(scaled(sprite, fw / (sprite.face[2] - sprite.face[0])), style, rng)
-                # Lower a person whose photo ends near the chin, so the cut reaches the frame bottom
-                # (within reason: the face stays in the upper two thirds).
-                below = sprite.rgb.shape[0] - (sprite.face[1] + sprite.face[3]) / 2
-                cy = float(min(max(cy, canvas[1] * 0.92 - below), canvas[1] * 0.62))
-                amp = float(rng.uniform(0, 0.06) * fw)
-                places.append(
-                    Placement(
-                        person,
-                        photo,
-                        cx,
-                        cy,
-                        fw,
-                        (amp, float(rng.uniform(2, 5)), float(rng.uniform(0, 6.3))),
-                        sprite,
-                    )
-                )
-            # Camera: a window of the canvas that pans and zooms linearly over the scene.
-            z0, z1 = float(rng.uniform(1.0, 1.12)), float(rng.uniform(1.0, 1.12))
-            pan = rng.uniform(-1, 1, size=2)
-            scenes.append(Scene(sid, n, n + nf - 1, kind, list(people), style))
+            shot = setup_scene(rng, people, kind, ids=ids, root=root, size=size, max_face=max_face)
+            for p in shot.places:
+                photos_used[p.identity].add(p.photo)
+            scenes.append(Scene(sid, n, n + nf - 1, kind, list(people), shot.style))
             for i in range(nf):
-                t = i / max(1, nf - 1)
-                frame = bg.copy()
-                boxes = []
-                for p in places:
-                    amp, period, phase = p.sway
-                    dx = amp * math.sin(2 * math.pi * (i / fps) / period + phase)
-                    box = _paste(frame, p.sprite, p.cx + dx, p.cy + 0.3 * dx)
-                    boxes.append((p.identity, box))
-                zoom = z0 + (z1 - z0) * t
-                ww, wh = w / zoom, h / zoom
-                slack_x, slack_y = canvas[0] - ww, canvas[1] - wh
-                x0 = slack_x / 2 + pan[0] * (t - 0.5) * slack_x * 0.9
-                y0 = slack_y / 2 + pan[1] * (t - 0.5) * slack_y * 0.9
-                m = np.asarray([[w / ww, 0, -x0 * w / ww], [0, h / wh, -y0 * h / wh]], np.float64)
-                out = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-                if dim is not None:
-                    out = dim(out)
-                visible = []
-                for name, box in boxes:
-                    if box is None:
-                        continue
-                    b = np.asarray(
-                        [
-                            box[0] * m[0, 0] + m[0, 2],
-                            box[1] * m[1, 1] + m[1, 2],
-                            box[2] * m[0, 0] + m[0, 2],
-                            box[3] * m[1, 1] + m[1, 2],
-                        ]
-                    )
-                    inside = max(0.0, min(b[2], w) - max(b[0], 0)) * max(0.0, min(b[3], h) - max(b[1], 0))
-                    if inside >= 0.7 * (b[2] - b[0]) * (b[3] - b[1]):
-                        visible.append({"identity": name, "box": [round(float(v), 1) for v in b]})
+                out, visible = shot.frame(i, nf, fps)
                 frames_truth.append(visible)
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(out), format="rgb24")
                 for packet in stream.encode(vf):

@@ -69,7 +69,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -717,8 +717,16 @@ def _append_credits(
             out.mux(packet)
 
 
-def _piece_frames(piece: _Piece, film_size: tuple[int, int], size: tuple[int, int], seed: int):
-    """The trailer frames of one piece, as ``size`` RGB arrays."""
+def _piece_frames(
+    piece: _Piece,
+    film_size: tuple[int, int],
+    size: tuple[int, int],
+    seed: int,
+    read: Callable[[Segment, tuple[int, int]], Iterator[np.ndarray]] | None = None,
+):
+    """The trailer frames of one piece, as ``size`` RGB arrays. ``read`` gives the frames of a film
+    range (default ``edits._source_frames``: any video, scanned once; ``marquee.synth.film`` reads its
+    reels directly)."""
     p = piece.params
     if piece.film_shot is None and p.get("style") == "real":
         for k in range(piece.n_out):
@@ -737,7 +745,8 @@ def _piece_frames(piece: _Piece, film_size: tuple[int, int], size: tuple[int, in
             yield img
         return
     offsets = [f - piece.film_start for f in piece.film_frames()]
-    frames = edits._source_frames(Segment(piece.source, piece.source_start, offsets[-1] + 1), film_size)
+    read = read or edits._source_frames
+    frames = read(Segment(piece.source, piece.source_start, offsets[-1] + 1), film_size)
     pos, cur = -1, None
     for k, off in enumerate(offsets):  # non-decreasing: repeat the frame (slow motion) or skip (fast)
         while pos < off:
@@ -823,6 +832,7 @@ def _render_trailer(
     fps: float,
     seed: int,
     crf: int,
+    read: Callable[[Segment, tuple[int, int]], Iterator[np.ndarray]] | None = None,
 ) -> edits.Truth:
     spec = EditSpec(size, fps, [Segment(f"piece:{i}", 0, p.n_out) for i, p in enumerate(pieces)], joins)
     truth = plan_truth(spec)
@@ -856,7 +866,7 @@ def _render_trailer(
         for i, piece in enumerate(pieces):
             lay_in = layouts[i - 1] if i else None
             lay_out = layouts[i] if i < len(layouts) else None
-            frames = _piece_frames(piece, film_size, size, seed + 7919 * i)
+            frames = _piece_frames(piece, film_size, size, seed + 7919 * i, read)
             head = [next(frames) for _ in range(lay_in.head if lay_in else 0)]
             if lay_in is not None:
                 for fr in join_frames(joins[i - 1][0], lay_in, tail, head, black):
