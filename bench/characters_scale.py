@@ -115,9 +115,10 @@ def run_clustering(faces, vectors, keyframes, shots, params) -> tuple[list[int],
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="a key of bench/results/pipeline.json kept with --keep")
+    ap.add_argument("--pipeline", default=str(REPO / "bench" / "results" / "pipeline.json"))
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "characters_scale.json"))
     args = ap.parse_args()
-    pipeline = json.loads((REPO / "bench" / "results" / "pipeline.json").read_text())["runs"][args.run]
+    pipeline = json.loads(Path(args.pipeline).read_text())["runs"][args.run]
     home = REPO / pipeline["kept_home"]
     truth = load_film_truth(REPO / pipeline["video"])
     wh = LakeResource.from_settings(Settings.from_env({"MARQUEE_HOME": str(home)})).warehouse()
