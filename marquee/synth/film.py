@@ -1101,38 +1101,20 @@ def _assemble(
                 yield x
             off += used
 
-    audio = chunks()
     with av.open(str(out), mode="w", format="mp4") as dst:
         with av.open(str(paths[entries[0][0]])) as first:
             vout = dst.add_stream_from_template(first.streams.video[0])
-        aout = dst.add_stream("aac", rate=rate, layout="mono")
-        written = 0
-        pending = np.zeros(0, np.float32)
-        exhausted = False
+        audio = trailers.AudioAhead(dst, dst.add_stream("aac", rate=rate, layout="mono"), chunks(), rate)
         offset = 0
         for r, used in entries:
             for packet, k in _reel_packets(paths[r], used, fps):
-                t = (offset + k) / fps
-                while not exhausted and written + len(pending) < (t + 1.0) * rate:
-                    try:
-                        pending = np.concatenate([pending, next(audio)])
-                    except StopIteration:
-                        exhausted = True
-                if len(pending):
-                    trailers._encode_audio(dst, aout, pending, written)
-                    written += len(pending)
-                    pending = np.zeros(0, np.float32)
+                audio.until((offset + k) / fps)
                 packet.pts += offset * per_frame
                 packet.dts += offset * per_frame
                 packet.stream = vout
                 dst.mux(packet)
             offset += used
-        rest = [pending, *audio]
-        tail = np.concatenate(rest) if rest else np.zeros(0, np.float32)
-        if len(tail):
-            trailers._encode_audio(dst, aout, tail, written)
-        for packet in aout.encode(None):
-            dst.mux(packet)
+        audio.close()
 
 
 def _transitions(reel: dict[str, Any]) -> list[Transition]:

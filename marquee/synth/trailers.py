@@ -238,36 +238,53 @@ def _encode_audio(container: Any, stream: Any, samples: np.ndarray, pts: int) ->
         container.mux(packet)
 
 
+class AudioAhead:
+    """An AAC track fed from ``chunks`` (float32 mono pieces) while video packets are muxed: ``until(t)``
+    before muxing a packet at ``t`` seconds keeps the audio ``lead_s`` ahead of it, ``close()`` writes the
+    rest and flushes the encoder. Used wherever a generated film gets its sound (here and
+    ``marquee.synth.film``)."""
+
+    def __init__(
+        self, dst: Any, stream: Any, chunks: Iterator[np.ndarray], rate: int, lead_s: float = 1.0
+    ) -> None:
+        self.dst, self.stream, self.chunks, self.rate, self.lead_s = dst, stream, chunks, rate, lead_s
+        self.written = 0
+        self.pending = np.zeros(0, np.float32)
+        self.exhausted = False
+
+    def until(self, t: float) -> None:
+        while not self.exhausted and self.written + len(self.pending) < (t + self.lead_s) * self.rate:
+            try:
+                self.pending = np.concatenate([self.pending, next(self.chunks)])
+            except StopIteration:
+                self.exhausted = True
+        if len(self.pending):
+            _encode_audio(self.dst, self.stream, self.pending, self.written)
+            self.written += len(self.pending)
+            self.pending = np.zeros(0, np.float32)
+
+    def close(self) -> None:
+        rest = [self.pending, *self.chunks]
+        tail = np.concatenate(rest) if rest else np.zeros(0, np.float32)
+        if len(tail):
+            _encode_audio(self.dst, self.stream, tail, self.written)
+        for packet in self.stream.encode(None):
+            self.dst.mux(packet)
+
+
 def _add_film_audio(video_only: Path, out: Path, chunks: Iterator[np.ndarray]) -> None:
     """Remux ``video_only``'s packets into ``out`` with an AAC track fed from ``chunks`` as time goes on."""
     with av.open(str(video_only)) as src, av.open(str(out), mode="w", format="mp4") as dst:
         vin = src.streams.video[0]
         vout = dst.add_stream_from_template(vin)
-        aout = dst.add_stream("aac", rate=AUDIO_RATE, layout="mono")
-        written = 0
-        pending = np.zeros(0, np.float32)
-        exhausted = False
+        audio = AudioAhead(dst, dst.add_stream("aac", rate=AUDIO_RATE, layout="mono"), chunks, AUDIO_RATE)
         for packet in src.demux(vin):
             if packet.dts is None:
                 continue
-            t = float(packet.pts * vin.time_base) if packet.pts is not None else 0.0
-            while not exhausted and written + len(pending) < (t + 1.0) * AUDIO_RATE:
-                try:
-                    pending = np.concatenate([pending, next(chunks)])
-                except StopIteration:
-                    exhausted = True
-            if len(pending):
-                _encode_audio(dst, aout, pending, written)
-                written += len(pending)
-                pending = np.zeros(0, np.float32)
+            audio.until(float(packet.pts * vin.time_base) if packet.pts is not None else 0.0)
             packet.stream = vout
             dst.mux(packet)
-        rest = [pending, *chunks]
-        tail = np.concatenate(rest) if rest else np.zeros(0, np.float32)
-        if len(tail):
-            _encode_audio(dst, aout, tail, written)
-        for packet in aout.encode(None):
-            dst.mux(packet)
+        audio.close()
 
 
 # --------------------------------------------------------------------------------------------------------
