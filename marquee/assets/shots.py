@@ -143,8 +143,10 @@ def build_shots_assets(
                     with bad_input_fails_fast():
                         raise VideoError(info["path"], exc.reason) from exc
             if SHOTS in selected:
-                _store_fingerprints(context, lake, scan, fingerprinter)
-                yield from _emit_shots(context, lake, title_id, scan, detector, float(info["duration_s"]))
+                fingerprints = _store_fingerprints(context, lake, scan, fingerprinter)
+                yield from _emit_shots(
+                    context, lake, title_id, scan, detector, float(info["duration_s"]), fingerprints
+                )
             if KEYFRAMES in selected:
                 yield from _emit_keyframes(context, lake, title_id, scan, float(info["fps"]), policy)
         finally:
@@ -159,16 +161,17 @@ def _store_fingerprints(
     lake: LakeResource,
     scan: ScanResult,
     fingerprinter: FilmFingerprinter | None,
-) -> None:
-    """The ``film_fingerprints`` table: one row and an .npz in object storage for a title with a trailer,
-    no row without (the matcher then decodes the film itself, e.g. for a trailer added later)."""
+) -> list[dict]:
+    """The ``film_fingerprints`` rows: one, with its .npz stored in object storage, for a title with a
+    trailer; none without (the matcher then decodes the film itself, e.g. for a trailer added later).
+    Written together with the shots (``_emit_shots``), so the two never disagree."""
     rows = []
     if fingerprinter is not None:
         media = media_version(context, "fingerprints")
         key = media.key("film.npz")
         lake.store().write_bytes(key, fingerprinter.finish().to_bytes(scan.frame_times))
         rows.append({"frames": scan.frame_count, "fingerprinter": FINGERPRINTER, "fingerprints_key": key})
-    current_step(context).write({"film_fingerprints": rows})
+    return rows
 
 
 def _emit_shots(
@@ -178,11 +181,12 @@ def _emit_shots(
     scan: ScanResult,
     detector: ShotDetector,
     duration_s: float,
+    fingerprints: list[dict],
 ):
     rows = scan.shot_rows(detector.identity)
     table = TABLES["shots"].table(rows)
     problems = tiling_problems(rows, scan.frame_count)
-    current_step(context).write({"shots": table})
+    current_step(context).write({"shots": table, "film_fingerprints": fingerprints})  # one atomic write
     kinds = Counter(r["transition"] for r in rows)
     model_frames = int(getattr(detector, "model_frames", 0) or 0)
     yield MaterializeResult(
