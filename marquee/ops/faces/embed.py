@@ -1,10 +1,16 @@
 """Face embedders (identity descriptors) and the choice of which faces to embed.
 
 dlib's ResNet (public domain, shipped in ``face_recognition_models``) is the only identity model that
-installs offline here, at about 80 ms per face on this CPU: we therefore embed a few good faces per
-track (``select_faces_to_embed``), never every detection. FaceNet (InceptionResnetV1) is supported when
-a user puts its weights in the model store; facenet-pytorch would otherwise download them at runtime,
+installs offline here. dlib's own runtime takes 80-180 ms a face on this CPU, single-threaded, so its
+weights run in torch (``dlib_resnet``: the same descriptors, batched, a few ms a face, and on a GPU
+with ``MARQUEE_DEVICE``); dlib still aligns the faces. We embed a few good faces per track
+(``select_faces_to_embed``), never every detection. FaceNet (InceptionResnetV1) is supported when a
+user puts its weights in the model store; facenet-pytorch would otherwise download them at runtime,
 which we never do.
+
+Embedders work in two steps so that callers can batch across keyframes without holding keyframes:
+``prepare`` turns faces (each with its picture) into small model inputs, ``describe`` runs the model
+on a batch of them; ``embed`` is both at once.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from marquee.ops.devices import batch_size_for, resolve_device
 from marquee.ops.errors import ModelUnavailableError, UnknownChoiceError
+from marquee.ops.faces.dlib_resnet import DlibResnetTorch
 from marquee.ops.faces.quality import MIN_EMBED_SIZE, FaceCrop, FaceQuality
 from marquee.ops.faces.types import spec_identity
 
@@ -40,6 +48,13 @@ class FaceEmbedder(Protocol):
     track_threshold: float
     #: Whether descriptors are unit vectors (track means are then re-normalised).
     normalised: bool
+
+    #: How many prepared faces ``describe`` takes at once to use the device well.
+    batch_size: int
+
+    def prepare(self, faces: Sequence[FaceCrop]) -> list[np.ndarray]: ...
+
+    def describe(self, prepared: Sequence[np.ndarray]) -> np.ndarray: ...
 
     def embed(self, faces: Sequence[FaceCrop]) -> np.ndarray: ...
 
@@ -67,6 +82,11 @@ class DlibEmbedder:
     The 5-point shape predictor was trained on boxes from dlib's own detectors, whose top edge sits
     lower than MTCNN's (brows rather than forehead); ``box_top_shift`` moves the top edge down by that
     share of the box height, which measurably tightens same-person distances.
+
+    ``runtime="torch"`` (default) runs the ResNet's weights in torch on ``device`` (``MARQUEE_DEVICE``);
+    ``runtime="dlib"`` runs dlib's own implementation (single-threaded CPU), kept to check against.
+    Both give the same descriptors to float rounding, so the runtime, like the device, is not part of
+    the embedder's identity and switching it does not make stored descriptors stale.
     """
 
     name: ClassVar[str] = "dlib_resnet"
@@ -81,7 +101,14 @@ class DlibEmbedder:
     RESNET_FILE: ClassVar[str] = "dlib_face_recognition_resnet_model_v1.dat"
 
     def __init__(
-        self, *, model_dir: str | Path | None = None, num_jitters: int = 0, box_top_shift: float = 0.15
+        self,
+        *,
+        model_dir: str | Path | None = None,
+        num_jitters: int = 0,
+        box_top_shift: float = 0.15,
+        runtime: str = "torch",
+        device: str | None = None,
+        batch_size: int | None = None,
     ) -> None:
         try:
             import dlib
@@ -101,16 +128,26 @@ class DlibEmbedder:
                 f"face_recognition_models==0.3.0 or copy {self.SHAPE_FILE} and {self.RESNET_FILE} "
                 f"into {folder}"
             )
+        if runtime not in ("torch", "dlib"):
+            raise UnknownChoiceError(f"unknown dlib descriptor runtime {runtime!r}; choose torch or dlib")
+        if runtime == "torch" and num_jitters:
+            raise UnknownChoiceError("num_jitters needs runtime='dlib' (the torch runtime does not jitter)")
         self._dlib = dlib
         self._shape = dlib.shape_predictor(str(paths[0]))
-        self._net = dlib.face_recognition_model_v1(str(paths[1]))
+        self.runtime = runtime
+        self.device = resolve_device(device) if runtime == "torch" else "cpu"
+        self.batch_size = max(1, int(batch_size or batch_size_for(self.device, cpu=32, gpu=256)))
+        if runtime == "torch":
+            self._net: Any = DlibResnetTorch(paths[1], device=self.device, batch_size=self.batch_size)
+        else:
+            self._net = dlib.face_recognition_model_v1(str(paths[1]))
         self.num_jitters = int(num_jitters)
         self.box_top_shift = float(box_top_shift)
 
     def config(self) -> dict[str, Any]:
         return {"num_jitters": self.num_jitters, "box_top_shift": self.box_top_shift}
 
-    def chips(self, faces: Sequence[FaceCrop]) -> list[np.ndarray]:
+    def prepare(self, faces: Sequence[FaceCrop]) -> list[np.ndarray]:
         """Aligned 150x150 RGB chips (dlib's own alignment), one per face."""
         out = []
         for face in faces:
@@ -122,13 +159,19 @@ class DlibEmbedder:
             out.append(self._dlib.get_face_chip(image, shape, size=150, padding=0.25))
         return out
 
-    def embed(self, faces: Sequence[FaceCrop]) -> np.ndarray:
-        """(N, 128) float32 descriptors; euclidean distance < 0.6 is dlib's same-person rule."""
-        if not faces:
+    def describe(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, 128) float32 descriptors of aligned chips; euclidean distance < 0.6 is dlib's
+        same-person rule."""
+        if not prepared:
             return np.zeros((0, self.dim), np.float32)
-        chips = self.chips(faces)
-        vectors = self._net.compute_face_descriptor(chips, self.num_jitters)
-        return np.asarray([np.asarray(v) for v in vectors], np.float32).reshape(len(faces), self.dim)
+        if self.runtime == "torch":
+            return self._net.describe(list(prepared))
+        vectors = self._net.compute_face_descriptor(list(prepared), self.num_jitters)
+        return np.asarray([np.asarray(v) for v in vectors], np.float32).reshape(len(prepared), self.dim)
+
+    def embed(self, faces: Sequence[FaceCrop]) -> np.ndarray:
+        """(N, 128) float32 descriptors of faces."""
+        return self.describe(self.prepare(faces))
 
 
 class FacenetEmbedder:
@@ -190,12 +233,18 @@ class FacenetEmbedder:
         crop = cv2.resize(np.ascontiguousarray(crop), (160, 160), interpolation=cv2.INTER_AREA)
         return (crop.astype(np.float32) - 127.5) / 128.0
 
+    def prepare(self, faces: Sequence[FaceCrop]) -> list[np.ndarray]:
+        return [self._prepare(f) for f in faces]
+
     def embed(self, faces: Sequence[FaceCrop]) -> np.ndarray:
-        if not faces:
+        return self.describe(self.prepare(faces))
+
+    def describe(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        if not prepared:
             return np.zeros((0, self.dim), np.float32)
         out = []
-        for start in range(0, len(faces), self.batch_size):
-            batch = np.stack([self._prepare(f) for f in faces[start : start + self.batch_size]])
+        for start in range(0, len(prepared), self.batch_size):
+            batch = np.stack(prepared[start : start + self.batch_size])
             with self._torch.inference_mode():
                 x = self._torch.from_numpy(batch).permute(0, 3, 1, 2)
                 out.append(self._net(x).numpy())

@@ -53,6 +53,7 @@ from marquee.ops.faces.quality import (
 )
 from marquee.ops.faces.track import FaceTracker, TrackerParams, appearance_feature
 from marquee.ops.faces.types import FaceRecord
+from marquee.ops.prefetch import prefetched
 from marquee.ops.progress import ProgressFactory, ProgressFn, no_progress
 
 
@@ -278,7 +279,8 @@ def embed_tracks(
 ) -> dict[int, np.ndarray]:
     """Descriptors of the ``k`` best faces of every track: the ``face_embeddings`` stage.
 
-    ``load_image(frame)`` returns a keyframe's RGB picture; each needed keyframe is loaded once. Sets
+    ``load_image(frame)`` returns a keyframe's RGB picture; each needed keyframe is loaded once, a few
+    ahead on worker threads (JPEG decoding releases the GIL). Sets
     ``embedded`` and ``embed_reason`` on every face. Uses the stored quality scores.
     ``progress(done, total)`` counts the keyframes loaded.
     """
@@ -298,15 +300,29 @@ def embed_tracks(
         by_frame[f.frame].append(f)
     if progress is not None:
         progress(0, len(by_frame))
-    for done, frame in enumerate(sorted(by_frame), 1):
-        image = load_image(frame)
-        fs = by_frame[frame]
-        vectors = embedder.embed([FaceCrop(image, f.box, f.landmarks) for f in fs])
-        for f, v in zip(fs, vectors, strict=True):
+    # Faces are aligned as each keyframe loads (then the keyframe is dropped) and described in batches
+    # across keyframes: most keyframes hold one or two faces, too few to keep the model busy.
+    pending: list[tuple[FaceRecord, np.ndarray]] = []
+
+    def describe_pending() -> None:
+        vectors = embedder.describe([chip for _, chip in pending])
+        for (f, _), v in zip(pending, vectors, strict=True):
             f.embedded, f.embed_reason = True, EMBED_CHOSEN
             out[f.face_id] = v
+        pending.clear()
+
+    frames = sorted(by_frame)
+    images = prefetched(frames, load_image, depth=4)
+    for done, (frame, image) in enumerate(zip(frames, images, strict=True), 1):
+        fs = by_frame[frame]
+        chips = embedder.prepare([FaceCrop(image, f.box, f.landmarks) for f in fs])
+        pending.extend(zip(fs, chips, strict=True))
+        if len(pending) >= embedder.batch_size:
+            describe_pending()
         if progress is not None:
             progress(done, len(by_frame))
+    if pending:
+        describe_pending()
     return out
 
 
