@@ -30,15 +30,27 @@ def sharpness(luma: np.ndarray) -> float:
     The plain variance rewards noise and high-contrast scenes; dividing by the luma variance (plus a
     floor so flat dark frames score low) makes it closer to 'in focus, no motion blur'.
     """
-    lap = cv2.Laplacian(luma, cv2.CV_32F, ksize=3)
-    _, lap_std = cv2.meanStdDev(lap)
-    _, y_std = cv2.meanStdDev(luma)
-    return float(lap_std[0, 0] ** 2 / (y_std[0, 0] ** 2 + 100.0))
+    return sharpness_and_brightness(luma)[0]
 
 
 def brightness(luma: np.ndarray) -> float:
     """Mean luma in [0, 1]."""
     return float(cv2.mean(luma)[0] / 255.0)
+
+
+def sharpness_and_brightness(luma: np.ndarray) -> tuple[float, float]:
+    """``sharpness`` and ``brightness`` of one luma plane in one pass over it, for every decoded frame.
+
+    The plane usually arrives as a strided view of the decoder's picture: it is copied once (OpenCV
+    would copy it for each call), and the Laplacian of 8-bit luma (at most 1,020 in magnitude) is
+    taken in 16-bit integers, exactly, rather than in floats.
+    """
+    y = np.ascontiguousarray(luma, dtype=np.uint8)
+    lap = cv2.Laplacian(y, cv2.CV_16S, ksize=3)
+    _, lap_std = cv2.meanStdDev(lap)
+    y_mean, y_std = cv2.meanStdDev(y)
+    sharp = float(lap_std[0, 0] ** 2 / (y_std[0, 0] ** 2 + 100.0))
+    return sharp, float(y_mean[0, 0] / 255.0)
 
 
 @dataclass(frozen=True)
@@ -101,7 +113,7 @@ class KeyframeSpool:
         if self._window_start is None or restart or time_s - self._window_start >= self.policy.window_s:
             self._flush()
             self._window_start = time_s
-        s, b = sharpness(luma), brightness(luma)
+        s, b = sharpness_and_brightness(luma)
         score = s if b >= self.policy.dark_below else s * 1e-3
         if self._best is None or score > self._best[0]:
             self._best = (score, index, time_s, s, b, frame)
