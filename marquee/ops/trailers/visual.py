@@ -24,6 +24,7 @@ import numpy as np
 
 from marquee.ops.devices import batch_size_for, resolve_device
 from marquee.ops.errors import ModelUnavailableError
+from marquee.ops.inference import fold_batch_norms
 from marquee.ops.packaged import find_weights, packaged_file
 
 #: torchvision's ImageNet MobileNetV2 (IMAGENET1K_V1) state dict; the name carries its sha256 prefix.
@@ -118,8 +119,10 @@ class FrameEncoder:
             )
         self._torch = torch
         # channels-last runs the depthwise convolutions about 1.4x faster on this CPU; batches of about
-        # 8 beat both single frames and large batches (which fall out of cache).
-        self._features = net.features.eval().to(self.device, memory_format=torch.channels_last)
+        # 8 beat both single frames and large batches (which fall out of cache). Folding the batch norms
+        # into the convolutions made a batch of 8 about 1.6x faster again (132 -> 80 ms), same features.
+        features = fold_batch_norms(net.features.eval())
+        self._features = features.to(self.device, memory_format=torch.channels_last)
         self.weights_path = path
         self.batch_size = int(batch_size or batch_size_for(self.device, cpu=8, gpu=64))
         self.size = int(size)
