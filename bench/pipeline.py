@@ -237,6 +237,16 @@ def measure(video: Path, trailer: Path | None, keep: Path | None) -> dict[str, A
     }
 
 
+def code_commit() -> str:
+    """The commit measured, with ``+changes`` when the working tree differs from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    changed = git("status", "--porcelain", "marquee")
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
+
+
 def growth(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Per step, seconds per film minute at each length, and time and peak-RSS ratios to the shortest
     run of the same height (linear in length: the seconds per minute stay put)."""
@@ -308,7 +318,8 @@ def main() -> int:
         print(f"measuring {key}: {video}", file=sys.stderr)
         keep = HOMES / key if args.keep else None
         results["runs"][key] = measure(video, trailer, keep) | {
-            "measured_at": time.strftime("%Y-%m-%d %H:%M")
+            "measured_at": time.strftime("%Y-%m-%d %H:%M"),
+            "commit": code_commit(),
         }
         results["growth"] = growth(results["runs"])
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """How good a detected face is for identification and for showing: sharpness, frontality, size.
 
-Embedding every face of a long track costs ~80 ms each and adds little: a few sharp, frontal, large
+Embedding every face of a long track costs time and adds little: a few sharp, frontal, large
 faces describe a person better than many blurred profiles. These scores choose them, and choose the
 face shown for a character. Also here: the crops that carry a face from detection to embedding, so
 the keyframe is never needed again.
