@@ -19,10 +19,14 @@ import cv2
 import numpy as np
 
 from marquee.ops.keyframes import Candidate, KeyframeSpool
+from marquee.ops.prefetch import read_ahead
 from marquee.ops.progress import ProgressFn
 from marquee.ops.shots.base import ShotDetector
 from marquee.ops.timeline import Shot, Timeline, Transition, shot_rows, shots_from_transitions
 from marquee.ops.video import decode_frames, probe_video
+
+#: Decoded frames the decoder thread may run ahead of the analysis (a 1080p frame is about 3 MB).
+READ_AHEAD = 8
 
 
 @dataclass
@@ -91,7 +95,7 @@ def scan_video(
     total = expected_frames or 0
     if progress is not None:
         progress(0, total)  # the stage starts now (bars time it from here)
-    for decoded in decode_frames(path, expected_frames=expected_frames):
+    for decoded in read_ahead(decode_frames(path, expected_frames=expected_frames), depth=READ_AHEAD):
         small = decoded.thumbnail(*small_size)
         motion.push(small)
         if detector is not None:
