@@ -47,12 +47,16 @@ def _on(module: torch.nn.Module) -> set[str]:
 
 def test_every_model_is_built_on_the_device_the_setting_names(monkeypatch):
     from marquee.ops.faces.detect import MTCNNDetector
+    from marquee.ops.faces.embed import DlibEmbedder
     from marquee.ops.shots.transnet import TransNetV2Model
     from marquee.ops.trailers.visual import FrameEncoder
 
     monkeypatch.setenv("MARQUEE_DEVICE", "cpu")
     mtcnn = MTCNNDetector()
     assert mtcnn.device == "cpu" and mtcnn.batch_size == 8 and _on(mtcnn._pnet) == {"cpu"}
+    faces = DlibEmbedder()
+    assert faces.device == "cpu" and faces.batch_size == 32 and _on(faces._net._net) == {"cpu"}
+    assert faces.describe([np.zeros((150, 150, 3), np.uint8)]).shape == (1, 128)
     frames = FrameEncoder()
     assert frames.device == "cpu" and frames.batch_size == 8 and _on(frames._features) == {"cpu"}
     assert TransNetV2Model.shared().device == "cpu"
@@ -60,7 +64,7 @@ def test_every_model_is_built_on_the_device_the_setting_names(monkeypatch):
     assert len(mtcnn.detect(image).boxes) == 0 and frames.encode([image]).shape == (1, 1280)
     if not HAS_CUDA:  # the same constructors take the GPU path: here it must say there is none
         monkeypatch.setenv("MARQUEE_DEVICE", "cuda")
-        for build in (MTCNNDetector, FrameEncoder, TransNetV2Model):
+        for build in (MTCNNDetector, DlibEmbedder, FrameEncoder, TransNetV2Model):
             with pytest.raises(ModelUnavailableError, match="MARQUEE_DEVICE"):
                 build()
 
