@@ -1,8 +1,9 @@
 """Which torch device the models run on: ``MARQUEE_DEVICE`` = ``auto`` (default), ``cpu``, ``cuda``
 or ``cuda:N``.
 
-Every model (TransNetV2 in the shot detectors, MTCNN, the MobileNetV2 and 3D ResNet encoders, the
-expression CNN) asks ``resolve_device`` when it is built without an explicit device, so one setting
+Every model (TransNetV2 in the shot detectors, MTCNN, the dlib face-descriptor network, the
+MobileNetV2 and 3D ResNet encoders, the expression CNN) asks ``resolve_device`` when it is built
+without an explicit device, so one setting
 moves the whole pipeline to a GPU, and a CPU-only machine runs the same code. The device is not part
 of any model's identity: the same weights give the same results (to float rounding) on either, so
 moving to a GPU does not make stored results stale. Batch sizes grow on a GPU (``batch_size_for``),
