@@ -74,12 +74,12 @@ def test_the_network_is_read_from_the_file():
 def test_a_file_that_is_not_a_dlib_network_fails_naming_it(tmp_path: Path):
     junk = tmp_path / "not_a_net.dat"
     junk.write_bytes(b"\x01\x01\x01\x05hello")
-    with pytest.raises(DlibFormatError, match="not_a_net.dat"):
+    with pytest.raises(DlibFormatError, match=r"not_a_net\.dat"):
         DlibResnetTorch(junk)
     real = (_face_recognition_models_dir() / NET_FILE).read_bytes()
     cut = tmp_path / "truncated.dat"
     cut.write_bytes(real[: len(real) // 2])
-    with pytest.raises(DlibFormatError, match="truncated.dat"):
+    with pytest.raises(DlibFormatError, match=r"truncated\.dat"):
         read_dlib_net(cut)
 
 
