@@ -24,22 +24,13 @@ from marquee.ops.timeline import Shot, Transition
 from marquee.ops.video import DecodedFrame
 
 
-def sharpness(luma: np.ndarray) -> float:
-    """Variance of the Laplacian of the luma plane, normalised by its contrast.
-
-    The plain variance rewards noise and high-contrast scenes; dividing by the luma variance (plus a
-    floor so flat dark frames score low) makes it closer to 'in focus, no motion blur'.
-    """
-    return sharpness_and_brightness(luma)[0]
-
-
-def brightness(luma: np.ndarray) -> float:
-    """Mean luma in [0, 1]."""
-    return float(cv2.mean(luma)[0] / 255.0)
-
-
 def sharpness_and_brightness(luma: np.ndarray) -> tuple[float, float]:
-    """``sharpness`` and ``brightness`` of one luma plane in one pass over it, for every decoded frame.
+    """Sharpness and brightness of one luma plane, in one pass over it, for every decoded frame.
+
+    Sharpness is the variance of the Laplacian normalised by the luma's contrast: the plain variance
+    rewards noise and high-contrast scenes; dividing by the luma variance (plus a floor so flat dark
+    frames score low) makes it closer to 'in focus, no motion blur'. Brightness is the mean luma in
+    [0, 1].
 
     The plane usually arrives as a strided view of the decoder's picture: it is copied once (OpenCV
     would copy it for each call), and the Laplacian of 8-bit luma (at most 1,020 in magnitude) is

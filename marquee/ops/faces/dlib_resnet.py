@@ -188,9 +188,10 @@ def build_torch_net(net: DlibNet) -> Any:
         c.bias.data = torch.from_numpy(bias.astype(np.float32))
         return c
 
-    def pool(layer: Layer) -> tuple[str, tuple[int, int], tuple[int, int], tuple[int, int]]:
+    def pool(layer: Layer) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """A pooling layer's kernel, stride and padding."""
         i = layer.ints
-        return layer.kind, (i["nr"], i["nc"]), (i["stride_y"], i["stride_x"]), (i["pad_y"], i["pad_x"])
+        return (i["nr"], i["nc"]), (i["stride_y"], i["stride_x"]), (i["pad_y"], i["pad_x"])
 
     class Block(nn.Module):
         """conv, affine, relu, conv, affine, plus the input (average-pooled when the block strides),
@@ -207,7 +208,7 @@ def build_torch_net(net: DlibNet) -> Any:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             y = self.body(x)
             if self.shortcut is not None:
-                _, k, s, p = self.shortcut
+                k, s, p = self.shortcut
                 x = F.avg_pool2d(x, k, s, p, count_include_pad=False)
             c, h, w = max(x.shape[1], y.shape[1]), max(x.shape[2], y.shape[2]), max(x.shape[3], y.shape[3])
             x = F.pad(x, (0, w - x.shape[3], 0, h - x.shape[2], 0, c - x.shape[1]))
@@ -221,7 +222,7 @@ def build_torch_net(net: DlibNet) -> Any:
             kinds = [x.kind for x in layers[:4]]
             if kinds != ["con", "affine", "relu", "max_pool"]:
                 raise DlibFormatError(f"unexpected stem {kinds}")
-            _, k, s, p = pool(layers[3])
+            k, s, p = pool(layers[3])
             self.stem = nn.Sequential(conv(layers[0], layers[1]), nn.ReLU(), nn.MaxPool2d(k, s, p))
             blocks, current = [], []
             rest = layers[4:]
